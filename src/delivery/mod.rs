@@ -1,0 +1,239 @@
+//! Delivery: routes each recipient to its next hop, runs the SMTP
+//! transactions (reusing connections), and settles the results: delivered
+//! recipients are done, permanent failures bounce, temporary failures wait
+//! in the slow queue.
+
+pub mod dsn;
+pub mod pool;
+pub mod router;
+pub mod slow;
+
+use crate::config::{Config, ConfigHandle};
+use crate::dns::{Dns, DnsError};
+use crate::envelope::{Envelope, Recipient};
+use crate::smtp::client::{ConnectError, Connection, RcptResult, ServerReply};
+use crate::spool::queue_file::QueuedMessage;
+use crate::spool::{Queue, Spool, unix_now};
+use dsn::FailedRecipient;
+use pool::Pool;
+use router::{NextHop, Target};
+use slow::SlowQueue;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// The result for one recipient, with the hop it was routed to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub result: RcptResult,
+    pub hop: NextHop,
+    /// The server that answered, if any.
+    pub remote: Option<String>,
+}
+
+/// Outbound delivery for the fast and slow queues.
+pub struct Delivery {
+    pub config: ConfigHandle,
+    pub spool: Arc<Spool>,
+    dns: Arc<Dns>,
+    pool: Pool,
+    /// Deferred messages and the next-hop health that orders them.
+    pub slow: SlowQueue,
+    /// New messages (bounces) for the fast queue.
+    fast: mpsc::UnboundedSender<String>,
+}
+
+impl Delivery {
+    /// Delivery with its pool sized from the configuration.
+    pub fn new(config: ConfigHandle, spool: Arc<Spool>, dns: Arc<Dns>, fast: mpsc::UnboundedSender<String>) -> Delivery {
+        let limit = config.current().delivery.max_outgoing_connections;
+        Delivery {
+            config,
+            spool,
+            dns,
+            pool: Pool::new(limit),
+            slow: SlowQueue::default(),
+            fast,
+        }
+    }
+
+    /// Try every recipient of `msg` once; one outcome per recipient, in
+    /// envelope order.
+    pub async fn attempt(&self, config: &Config, msg: &QueuedMessage) -> Vec<Outcome> {
+        let mut groups: BTreeMap<NextHop, Vec<usize>> = BTreeMap::new();
+        for (i, r) in msg.envelope.recipients.iter().enumerate() {
+            groups.entry(router::route(config, &r.domain())).or_default().push(i);
+        }
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; msg.envelope.recipients.len()];
+        for (hop, indexes) in groups {
+            let rcpts: Vec<&Recipient> = indexes.iter().map(|&i| &msg.envelope.recipients[i]).collect();
+            let (results, remote) = self.deliver_to_hop(config, &hop, &msg.envelope, &rcpts, &msg.content).await;
+            self.slow.record_hop(&hop, results.iter().any(|r| matches!(r, RcptResult::Delivered(_))), remote.is_some());
+            for (i, result) in indexes.into_iter().zip(results) {
+                outcomes[i] = Some(Outcome {
+                    result,
+                    hop: hop.clone(),
+                    remote: remote.clone(),
+                });
+            }
+        }
+        outcomes.into_iter().flatten().collect()
+    }
+
+    /// One transaction with `hop` for `rcpts`: a kept connection if there
+    /// is one, else each address in turn.
+    async fn deliver_to_hop(
+        &self,
+        config: &Config,
+        hop: &NextHop,
+        env: &Envelope,
+        rcpts: &[&Recipient],
+        content: &[u8],
+    ) -> (Vec<RcptResult>, Option<String>) {
+        if let Some(mut pooled) = self.pool.take(hop) {
+            let remote = pooled.conn.peer.to_string();
+            if let Ok(results) = pooled.conn.send(env, rcpts, content).await {
+                self.pool.put(hop.clone(), pooled);
+                return (results, Some(remote));
+            }
+            // A kept connection that died meanwhile: open a fresh one.
+        }
+        let targets = match router::targets(&self.dns, config, hop).await {
+            Ok(t) => t,
+            Err(DnsError::NotFound(why)) => return (all(rcpts, RcptResult::Failed(local(550, "5.1.2", &why))), None),
+            Err(DnsError::Temporary(why)) => return (all(rcpts, RcptResult::Deferred(local(451, "4.4.3", &why))), None),
+        };
+        let mut last = RcptResult::Deferred(local(451, "4.4.1", &format!("no server of {hop} answered")));
+        for Target { addr, host } in targets {
+            let slot = self.pool.slot(config.delivery.max_outgoing_connections).await;
+            let opened = match Connection::open(addr, &host, &config.smtp.hostname, true).await {
+                // A server whose TLS is broken still gets the mail in plaintext.
+                Err(ConnectError::Temporary(why)) if why.contains("TLS") => {
+                    Connection::open(addr, &host, &config.smtp.hostname, false).await
+                }
+                other => other,
+            };
+            let mut conn = match opened {
+                Ok(c) => c,
+                Err(ConnectError::Temporary(why)) => {
+                    tracing::info!(%hop, %addr, "connection failed: {why}");
+                    last = RcptResult::Deferred(local(451, "4.4.1", &why));
+                    continue;
+                }
+                Err(ConnectError::Permanent(reply)) => {
+                    last = RcptResult::Failed(reply);
+                    continue;
+                }
+            };
+            let remote = format!("{host} ({addr})");
+            match conn.send(env, rcpts, content).await {
+                Ok(results) => {
+                    self.pool.put(hop.clone(), Pool::pooled(conn, slot));
+                    return (results, Some(remote));
+                }
+                Err(why) => last = RcptResult::Deferred(local(451, "4.4.2", &why)),
+            }
+        }
+        (all(rcpts, last), None)
+    }
+
+    /// Close idle connections past their time (called periodically).
+    pub fn close_stale_connections(&self) {
+        self.pool.close_stale();
+    }
+
+    /// Apply a delivery attempt of `msg` (from `queue`): done recipients are
+    /// forgotten, failures bounce, deferrals (re)enter the slow queue. The
+    /// message file is removed once nothing is left to do.
+    pub fn settle(&self, queue: Queue, mut msg: QueuedMessage, outcomes: Vec<Outcome>) -> std::io::Result<()> {
+        let config = self.config.current();
+        let mut failed = Vec::new();
+        let mut deferred = Vec::new();
+        let mut deferred_hops = Vec::new();
+        let mut last_error = String::new();
+        for (rcpt, o) in msg.envelope.recipients.iter().zip(outcomes) {
+            match o.result {
+                RcptResult::Delivered(reply) => {
+                    tracing::info!(id = %msg.id, to = %rcpt.address, relay = o.remote.as_deref().unwrap_or("-"), "delivered: {}", reply.describe());
+                }
+                RcptResult::Failed(reply) => {
+                    tracing::info!(id = %msg.id, to = %rcpt.address, "bounced: {}", reply.describe());
+                    failed.push(FailedRecipient {
+                        recipient: rcpt.clone(),
+                        status: enhanced_status(&reply, "5.0.0"),
+                        diagnostic: reply.describe(),
+                        remote: o.remote.clone(),
+                    });
+                }
+                RcptResult::Deferred(reply) => {
+                    tracing::info!(id = %msg.id, to = %rcpt.address, "deferred: {}", reply.describe());
+                    last_error = reply.describe();
+                    deferred.push(rcpt.clone());
+                    deferred_hops.push(o.hop);
+                }
+            }
+        }
+        self.bounce(&config, &msg, &failed)?;
+        if deferred.is_empty() {
+            self.slow.remove(&msg.id);
+            return self.spool.remove(queue, &msg.id);
+        }
+        let changed = deferred.len() != msg.envelope.recipients.len();
+        msg.envelope.recipients = deferred;
+        msg.attempts = 0;
+        if queue == Queue::Fast || changed {
+            let content = std::mem::take(&mut msg.content);
+            self.spool.store(Queue::Slow, &msg, &[&content])?;
+            if queue == Queue::Fast {
+                self.spool.remove(Queue::Fast, &msg.id)?;
+            }
+        }
+        let next = self.slow.deferred(&config, &msg.id, msg.arrival, deferred_hops, last_error);
+        self.spool.set_next_try(&msg.id, next)
+    }
+
+    /// Return `msg` to its sender for the `failed` recipients (if it has a
+    /// sender and they asked for failure notices).
+    pub fn bounce(&self, config: &Config, msg: &QueuedMessage, failed: &[FailedRecipient]) -> std::io::Result<()> {
+        let wanted: Vec<FailedRecipient> = failed.iter().filter(|f| f.recipient.wants_failure_notice()).cloned().collect();
+        let Some(dsn) = dsn::build(&config.smtp.hostname, msg, &wanted) else {
+            return Ok(());
+        };
+        let notice = QueuedMessage {
+            id: self.spool.new_id(),
+            arrival: unix_now(),
+            envelope: Envelope {
+                sender: String::new(),
+                recipients: vec![Recipient::new(msg.envelope.sender.clone())],
+                smtputf8: msg.envelope.smtputf8,
+                body_8bit: true,
+                client_ip: "127.0.0.1".into(),
+                helo: config.smtp.hostname.clone(),
+                ..Envelope::default()
+            },
+            ..QueuedMessage::default()
+        };
+        self.spool.store(Queue::Fast, &notice, &[&dsn])?;
+        tracing::info!(id = %msg.id, dsn = %notice.id, to = %msg.envelope.sender, "delivery status notification queued");
+        let _ = self.fast.send(notice.id);
+        Ok(())
+    }
+}
+
+fn all(rcpts: &[&Recipient], result: RcptResult) -> Vec<RcptResult> {
+    rcpts.iter().map(|_| result.clone()).collect()
+}
+
+fn local(code: u16, status: &str, why: &str) -> ServerReply {
+    ServerReply {
+        code,
+        text: format!("{status} {why}"),
+    }
+}
+
+/// The enhanced status at the start of a reply's text, or `default`.
+fn enhanced_status(reply: &ServerReply, default: &str) -> String {
+    let first = reply.text.split_whitespace().next().unwrap_or("");
+    let looks_right = first.split('.').count() == 3 && first.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if looks_right { first.to_string() } else { default.to_string() }
+}

@@ -1,0 +1,15 @@
+//! mxguard: an SMTP antivirus gateway. See DESIGN.md for the module map.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod delivery;
+pub mod dns;
+pub mod envelope;
+pub mod pipeline;
+pub mod policy;
+pub mod routing;
+pub mod smtp;
+pub mod spool;
+pub mod wildcard;

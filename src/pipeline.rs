@@ -1,0 +1,225 @@
+//! The fast queue: every accepted message goes through the processing
+//! steps (decompose, block, scan, act — added by later components) and then
+//! to delivery. This is the only place that knows that order. Processing
+//! runs on the blocking pool, a panic is caught and counted as a crash
+//! attempt, and a message that crashed processing three times is held.
+
+use crate::config::ConfigHandle;
+use crate::delivery::Delivery;
+use crate::spool::queue_file::QueuedMessage;
+use crate::spool::{MAX_ATTEMPTS, Queue, Spool};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+
+/// Messages processed and delivered at once from the fast queue.
+const WORKERS: usize = 128;
+
+/// What a processing step decided about a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on to the next step (the message may have been changed).
+    Continue,
+    /// Stop and put the message in the hold queue.
+    Hold(String),
+    /// Stop and discard the message (counted as dropped).
+    Drop(String),
+}
+
+/// One processing stage between the fast queue and delivery.
+pub trait Step: Send + Sync {
+    /// Name for logs.
+    fn name(&self) -> &'static str;
+    /// Examine and possibly rewrite `msg`.
+    fn apply(&self, msg: &mut QueuedMessage) -> Verdict;
+}
+
+/// The ordered processing steps.
+#[derive(Default)]
+pub struct Pipeline {
+    steps: Vec<Box<dyn Step>>,
+}
+
+impl Pipeline {
+    /// A pipeline running `steps` in order.
+    pub fn new(steps: Vec<Box<dyn Step>>) -> Pipeline {
+        Pipeline { steps }
+    }
+
+    /// Run every step until one stops the message.
+    pub fn run(&self, msg: &mut QueuedMessage) -> Verdict {
+        for step in &self.steps {
+            match step.apply(msg) {
+                Verdict::Continue => {}
+                stop => {
+                    tracing::info!(id = %msg.id, step = step.name(), "processing stopped: {stop:?}");
+                    return stop;
+                }
+            }
+        }
+        Verdict::Continue
+    }
+}
+
+/// What processing made of a fast-queue message.
+enum Processed {
+    Deliver(QueuedMessage),
+    /// Held, dropped or gone: nothing more to do.
+    Finished,
+    /// Crashed but not yet three times: process again.
+    Again,
+}
+
+/// The fast-queue workers.
+pub struct FastQueue {
+    config: ConfigHandle,
+    spool: Arc<Spool>,
+    pipeline: Arc<Pipeline>,
+    delivery: Arc<Delivery>,
+    requeue: mpsc::UnboundedSender<String>,
+}
+
+impl FastQueue {
+    /// Workers that process with `pipeline` and hand over to `delivery`;
+    /// `requeue` is the fast queue's own input, for crashed attempts.
+    pub fn new(
+        config: ConfigHandle,
+        spool: Arc<Spool>,
+        pipeline: Pipeline,
+        delivery: Arc<Delivery>,
+        requeue: mpsc::UnboundedSender<String>,
+    ) -> FastQueue {
+        FastQueue {
+            config,
+            spool,
+            pipeline: Arc::new(pipeline),
+            delivery,
+            requeue,
+        }
+    }
+
+    /// Take message IDs from `ids` forever, at most [`WORKERS`] at once.
+    pub async fn run(self: Arc<Self>, mut ids: mpsc::UnboundedReceiver<String>) {
+        let workers = Arc::new(Semaphore::new(WORKERS));
+        while let Some(id) = ids.recv().await {
+            let Ok(permit) = workers.clone().acquire_owned().await else { return };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.handle(id).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn handle(&self, id: String) {
+        self.wait_while_paused().await;
+        let me_spool = self.spool.clone();
+        let pipeline = self.pipeline.clone();
+        let task_id = id.clone();
+        let processed = tokio::task::spawn_blocking(move || process(&me_spool, &pipeline, &task_id)).await;
+        match processed {
+            Ok(Processed::Deliver(msg)) => self.deliver(msg).await,
+            Ok(Processed::Finished) => {}
+            Ok(Processed::Again) | Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = self.requeue.send(id);
+            }
+        }
+    }
+
+    async fn wait_while_paused(&self) {
+        let mut changes = self.config.subscribe();
+        while changes.borrow_and_update().delivery.pause {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn deliver(&self, msg: QueuedMessage) {
+        let config = self.config.current();
+        let outcomes = self.delivery.attempt(&config, &msg).await;
+        let delivery = self.delivery.clone();
+        let id = msg.id.clone();
+        match tokio::task::spawn_blocking(move || delivery.settle(Queue::Fast, msg, outcomes)).await {
+            Ok(Ok(())) => {}
+            other => {
+                // The file stays in the fast queue; try the whole message again.
+                tracing::error!(%id, "could not record delivery results: {other:?}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = self.requeue.send(id);
+            }
+        }
+    }
+}
+
+/// Load, count the attempt, run the steps with panics caught, and act on
+/// the verdict. Blocking: runs on the blocking pool.
+fn process(spool: &Spool, pipeline: &Pipeline, id: &str) -> Processed {
+    let mut msg = match spool.load(Queue::Fast, id) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Processed::Finished,
+        Err(e) => {
+            tracing::error!(%id, "unreadable queue file: {e}");
+            return hold(spool, id, &format!("unreadable queue file: {e}"));
+        }
+    };
+    if msg.unscanned {
+        return Processed::Deliver(msg);
+    }
+    if msg.attempts >= MAX_ATTEMPTS {
+        return hold(spool, id, &format!("processing failed {} times (crash)", msg.attempts));
+    }
+    let attempts = match spool.begin_attempt(Queue::Fast, id, msg.attempts) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(%id, "cannot record processing attempt: {e}");
+            return Processed::Again;
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| pipeline.run(&mut msg))) {
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(%id, attempts, "processing crashed: {what}");
+            if attempts >= MAX_ATTEMPTS {
+                hold(spool, id, &format!("processing crashed {attempts} times: {what}"))
+            } else {
+                Processed::Again
+            }
+        }
+        Ok(verdict) => {
+            if let Err(e) = spool.end_attempt(Queue::Fast, id) {
+                tracing::warn!(%id, "cannot clear processing attempts: {e}");
+            }
+            match verdict {
+                Verdict::Continue => Processed::Deliver(msg),
+                Verdict::Hold(reason) => hold(spool, id, &reason),
+                Verdict::Drop(reason) => {
+                    tracing::info!(%id, "dropped: {reason}");
+                    if let Err(e) = spool.remove(Queue::Fast, id) {
+                        tracing::error!(%id, "cannot remove dropped message: {e}");
+                    }
+                    Processed::Finished
+                }
+            }
+        }
+    }
+}
+
+fn hold(spool: &Spool, id: &str, reason: &str) -> Processed {
+    match spool.hold(Queue::Fast, id, reason) {
+        Ok(()) => {
+            tracing::warn!(%id, "moved to the hold queue: {reason}");
+            Processed::Finished
+        }
+        Err(e) => {
+            tracing::error!(%id, "cannot move to the hold queue: {e}");
+            Processed::Finished
+        }
+    }
+}

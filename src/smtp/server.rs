@@ -1,0 +1,322 @@
+//! The inbound listener: accepts connections within the connection limit,
+//! drives one [`Session`] per connection over the socket (plain, then TLS
+//! after STARTTLS), and queues completed messages durably before `250`.
+
+use super::lines::{Line, read_line};
+use super::reply::Reply;
+use super::session::{Action, Completion, MAX_COMMAND_LINE, Session};
+use super::tls::TlsFiles;
+use crate::config::{Config, ConfigHandle};
+use crate::dns::Dns;
+use crate::policy::hosts::Client;
+use crate::policy::relay;
+use crate::spool::queue_file::QueuedMessage;
+use crate::spool::{Queue, Spool, unix_now};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+/// RFC 5321 §4.5.3.2.7: the server waits 5 minutes for a command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// RFC 5321 §4.5.3.2.6: 3 minutes for each block of data.
+const DATA_TIMEOUT: Duration = Duration::from_secs(3 * 60);
+/// Time allowed for the TLS handshake after `220 Ready to start TLS`.
+const TLS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything a connection needs, shared by all listeners.
+pub struct Inbound {
+    pub config: ConfigHandle,
+    pub spool: Arc<Spool>,
+    pub dns: Arc<Dns>,
+    pub tls: TlsFiles,
+    /// New message IDs for the fast-queue workers.
+    pub fast: mpsc::UnboundedSender<String>,
+    active: AtomicUsize,
+    freed: Notify,
+}
+
+impl Inbound {
+    /// Shared state for the listeners.
+    pub fn new(
+        config: ConfigHandle,
+        spool: Arc<Spool>,
+        dns: Arc<Dns>,
+        tls: TlsFiles,
+        fast: mpsc::UnboundedSender<String>,
+    ) -> Inbound {
+        Inbound {
+            config,
+            spool,
+            dns,
+            tls,
+            fast,
+            active: AtomicUsize::new(0),
+            freed: Notify::new(),
+        }
+    }
+
+    /// Keep one listener per `smtp.listen` address, following config
+    /// changes: new addresses are bound, removed ones closed.
+    pub async fn run_listeners(self: Arc<Self>) {
+        let mut changes = self.config.subscribe();
+        let mut running: HashMap<String, JoinHandle<()>> = HashMap::new();
+        loop {
+            let wanted = changes.borrow_and_update().smtp.listen.clone();
+            running.retain(|addr, task| {
+                let keep = wanted.contains(addr);
+                if !keep {
+                    tracing::info!(%addr, "SMTP listener closed");
+                    task.abort();
+                }
+                keep
+            });
+            for addr in wanted {
+                if running.contains_key(&addr) {
+                    continue;
+                }
+                match bind(&addr) {
+                    Ok(listener) => {
+                        tracing::info!(%addr, "SMTP listener started");
+                        running.insert(addr, tokio::spawn(self.clone().accept_loop(listener)));
+                    }
+                    Err(e) => tracing::error!(%addr, "cannot listen for SMTP: {e}"),
+                }
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Accept connections while under `smtp.max_incoming_connections`; the
+    /// rest wait in the kernel's backlog, they are not refused.
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            loop {
+                let freed = self.freed.notified();
+                if self.active.load(Ordering::Acquire) < self.config.current().smtp.max_incoming_connections {
+                    break;
+                }
+                freed.await;
+            }
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    self.active.fetch_add(1, Ordering::AcqRel);
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        me.connection(stream, peer).await;
+                        me.active.fetch_sub(1, Ordering::AcqRel);
+                        me.freed.notify_waiters();
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let config = self.config.current();
+        let verified_name = if relay::needs_client_name(&config) {
+            self.dns.verified_ptr(&config, peer.ip()).await
+        } else {
+            None
+        };
+        let client = Client { ip: peer.ip(), verified_name };
+        let acceptor = self.tls.acceptor(&config);
+        let mut session = Session::new(config.clone(), client, acceptor.is_some());
+        let mut reader = BufReader::new(stream);
+        let mut out = Vec::new();
+        match session.greeting() {
+            Action::Close(reply) => {
+                let _ = reader.get_mut().write_all(&reply.to_wire()).await;
+                return;
+            }
+            action => push_reply(&mut out, action),
+        }
+        match self.converse(&mut reader, &mut session, &config, out).await {
+            Outcome::Closed => {}
+            Outcome::StartTls => {
+                // Dropping the reader's buffer discards anything the client
+                // pipelined behind STARTTLS (RFC 3207 §5: no injection).
+                let stream = reader.into_inner();
+                let Some(acceptor) = acceptor else { return };
+                let Ok(Ok(tls)) = tokio::time::timeout(TLS_TIMEOUT, acceptor.accept(stream)).await else {
+                    tracing::debug!(%peer, "TLS handshake failed");
+                    return;
+                };
+                session.tls_started();
+                let mut reader = BufReader::new(tls);
+                let _ = self.converse(&mut reader, &mut session, &config, Vec::new()).await;
+            }
+        }
+    }
+
+    /// Run commands until the session ends or asks for TLS. Replies are
+    /// collected in `out` and written when no more pipelined input waits.
+    async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        reader: &mut BufReader<S>,
+        session: &mut Session,
+        config: &Config,
+        mut out: Vec<u8>,
+    ) -> Outcome {
+        loop {
+            if reader.buffer().is_empty() && !flush(reader, &mut out).await {
+                return Outcome::Closed;
+            }
+            let line = match tokio::time::timeout(COMMAND_TIMEOUT, read_line(reader, MAX_COMMAND_LINE)).await {
+                Err(_) => {
+                    out.extend(session.timeout().to_wire());
+                    flush(reader, &mut out).await;
+                    return Outcome::Closed;
+                }
+                Ok(Err(_) | Ok(Line::Eof)) => return Outcome::Closed,
+                Ok(Ok(Line::TooLong)) => session.line_too_long(),
+                Ok(Ok(Line::Text(line))) => session.command(&line),
+            };
+            let completion = match line {
+                Action::Reply(r) => {
+                    out.extend(r.to_wire());
+                    continue;
+                }
+                Action::Close(r) => {
+                    out.extend(r.to_wire());
+                    flush(reader, &mut out).await;
+                    return Outcome::Closed;
+                }
+                Action::StartTls(r) => {
+                    out.extend(r.to_wire());
+                    flush(reader, &mut out).await;
+                    return Outcome::StartTls;
+                }
+                Action::ReadData(r) => {
+                    out.extend(r.to_wire());
+                    if !flush(reader, &mut out).await || !read_data(reader, session).await {
+                        return Outcome::Closed;
+                    }
+                    session.data_end()
+                }
+                Action::ReadChunk { size } => {
+                    if !read_chunk(reader, session, size).await {
+                        return Outcome::Closed;
+                    }
+                    session.chunk_end(size)
+                }
+            };
+            let reply = match completion {
+                Completion::Reply(r) => r,
+                Completion::Queue(envelope, body) => self.queue(session, config, *envelope, body).await,
+            };
+            out.extend(reply.to_wire());
+        }
+    }
+
+    /// Store the message durably in the fast queue; the reply says whether
+    /// it is now our responsibility.
+    async fn queue(&self, session: &mut Session, config: &Config, envelope: crate::envelope::Envelope, body: Vec<u8>) -> Reply {
+        let id = self.spool.new_id();
+        let date = chrono::Local::now().to_rfc2822();
+        let received = session.received_header(&envelope, &id, &date);
+        let msg = QueuedMessage {
+            id: id.clone(),
+            arrival: unix_now(),
+            envelope,
+            ..QueuedMessage::default()
+        };
+        let spool = self.spool.clone();
+        let stored = tokio::task::spawn_blocking(move || spool.store(Queue::Fast, &msg, &[received.as_bytes(), &body])).await;
+        match stored {
+            Ok(Ok(())) => {
+                tracing::debug!(%id, host = %config.smtp.hostname, "message queued");
+                let _ = self.fast.send(id.clone());
+                session.queued(Ok(&id))
+            }
+            Ok(Err(e)) => {
+                tracing::error!("cannot queue message: {e}");
+                session.queued(Err(e.to_string()))
+            }
+            Err(e) => session.queued(Err(e.to_string())),
+        }
+    }
+}
+
+/// How a plaintext conversation ended.
+enum Outcome {
+    Closed,
+    StartTls,
+}
+
+fn push_reply(out: &mut Vec<u8>, action: Action) {
+    if let Action::Reply(r) | Action::Close(r) = action {
+        out.extend(r.to_wire());
+    }
+}
+
+fn bind(addr: &str) -> std::io::Result<TcpListener> {
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an IP:port address"))?;
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Write pending replies; false if the peer is gone.
+async fn flush<S: AsyncRead + AsyncWrite + Unpin>(reader: &mut BufReader<S>, out: &mut Vec<u8>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let ok = tokio::time::timeout(DATA_TIMEOUT, reader.get_mut().write_all(out)).await.is_ok_and(|r| r.is_ok());
+    out.clear();
+    ok
+}
+
+/// Feed DATA content to the session until the terminator; false if the
+/// connection ended or stalled first.
+async fn read_data<S: AsyncRead + Unpin>(reader: &mut BufReader<S>, session: &mut Session) -> bool {
+    loop {
+        let Ok(Ok(buf)) = tokio::time::timeout(DATA_TIMEOUT, reader.fill_buf()).await else {
+            return false;
+        };
+        if buf.is_empty() {
+            return false;
+        }
+        let len = buf.len();
+        match session.data_input(buf) {
+            Some(used) => {
+                reader.consume(used);
+                return true;
+            }
+            None => reader.consume(len),
+        }
+    }
+}
+
+/// Read exactly `size` bytes of a BDAT chunk into the session.
+async fn read_chunk<S: AsyncRead + Unpin>(reader: &mut BufReader<S>, session: &mut Session, size: u64) -> bool {
+    let mut left = size;
+    while left > 0 {
+        let Ok(Ok(buf)) = tokio::time::timeout(DATA_TIMEOUT, reader.fill_buf()).await else {
+            return false;
+        };
+        if buf.is_empty() {
+            return false;
+        }
+        let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        session.chunk_input(&buf[..take]);
+        reader.consume(take);
+        left -= take as u64;
+    }
+    true
+}

@@ -1,0 +1,453 @@
+//! The inbound SMTP session as a pure state machine: it is fed command
+//! lines and content bytes and answers with what the I/O layer must do.
+//! No sockets, no clocks, no disks, so every rule is unit-testable and the
+//! whole thing can be fuzzed.
+
+use super::command::{self, Command, Mailbox, Param, ParseError, Path};
+use super::data::{BodyWriter, DotDecoder, Violation};
+use super::reply::Reply;
+use crate::config::Config;
+use crate::envelope::{Envelope, Recipient};
+use crate::policy::hosts::Client;
+use crate::policy::{chars, relay};
+use std::sync::Arc;
+
+/// RFC 5321 §4.5.3.1.8: at least 100; the issue asks for 1000.
+pub const MAX_RECIPIENTS: usize = 1000;
+/// Errors after which the client is disconnected (Postfix
+/// `smtpd_hard_error_limit`).
+pub const MAX_ERRORS: u32 = 20;
+/// Longest accepted command line, CRLF included (RFC 5321 allows 512 plus
+/// what extensions add).
+pub const MAX_COMMAND_LINE: usize = 2048;
+
+/// What the I/O layer must do after a command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    Reply(Reply),
+    /// Send the reply and close the connection.
+    Close(Reply),
+    /// Send the reply, then run the TLS handshake and call
+    /// [`Session::tls_started`]; discard anything already buffered.
+    StartTls(Reply),
+    /// Send `354`, then pass content to [`Session::data_input`] until it
+    /// reports the end, and call [`Session::data_end`].
+    ReadData(Reply),
+    /// Read exactly `size` bytes into [`Session::chunk_input`], then call
+    /// [`Session::chunk_end`].
+    ReadChunk { size: u64 },
+}
+
+/// What to do when a message's content is complete.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Completion {
+    Reply(Reply),
+    /// Queue the message durably, then call [`Session::queued`].
+    Queue(Box<Envelope>, Vec<u8>),
+}
+
+/// How content is being received in the current transaction.
+#[derive(Debug)]
+enum Content {
+    None,
+    Data(DotDecoder, BodyWriter),
+    Chunks { body: BodyWriter, last: bool },
+    /// BDAT after an error: chunks are read and thrown away until LAST.
+    DiscardChunks { last: bool, reply: Reply },
+}
+
+#[derive(Debug)]
+struct Transaction {
+    envelope: Envelope,
+    content: Content,
+}
+
+/// One inbound SMTP conversation.
+pub struct Session {
+    config: Arc<Config>,
+    client: Client,
+    tls_available: bool,
+    tls_active: bool,
+    helo: Option<String>,
+    esmtp: bool,
+    tx: Option<Transaction>,
+    errors: u32,
+}
+
+impl Session {
+    /// A session for `client` under one configuration snapshot.
+    pub fn new(config: Arc<Config>, client: Client, tls_available: bool) -> Session {
+        Session {
+            config,
+            client,
+            tls_available,
+            tls_active: false,
+            helo: None,
+            esmtp: false,
+            tx: None,
+            errors: 0,
+        }
+    }
+
+    fn hostname(&self) -> &str {
+        &self.config.smtp.hostname
+    }
+
+    /// The banner, or `421 4.3.2` while incoming mail is refused.
+    pub fn greeting(&self) -> Action {
+        if self.config.delivery.reject_incoming {
+            return Action::Close(Reply::new(
+                421,
+                "4.3.2",
+                format!("{} Service not available, incoming mail is refused; try again later", self.hostname()),
+            ));
+        }
+        Action::Reply(Reply::plain(220, vec![format!("{} ESMTP mxguard", self.hostname())]))
+    }
+
+    /// The reply when the client was silent for too long.
+    pub fn timeout(&self) -> Reply {
+        Reply::new(421, "4.4.2", format!("{} Error: timeout exceeded", self.hostname()))
+    }
+
+    /// The reply to a command line longer than [`MAX_COMMAND_LINE`].
+    pub fn line_too_long(&mut self) -> Action {
+        self.error(Reply::new(500, "5.5.2", "Error: command line too long"))
+    }
+
+    /// Handle one command line (without its CRLF).
+    pub fn command(&mut self, line: &[u8]) -> Action {
+        let cmd = match command::parse(line) {
+            Ok(c) => c,
+            Err(ParseError::Unknown) => return self.error(Reply::new(500, "5.5.2", "Error: command not recognized")),
+            Err(ParseError::Encoding) => return self.error(Reply::new(500, "5.5.2", "Error: command is not valid UTF-8")),
+            Err(ParseError::Syntax(why)) => return self.error(Reply::new(501, "5.5.4", why)),
+        };
+        if self.in_chunking() && !matches!(cmd, Command::Bdat { .. } | Command::Rset | Command::Quit | Command::Noop) {
+            return self.error(Reply::new(503, "5.5.1", "Error: only BDAT, RSET, NOOP or QUIT during a BDAT transfer"));
+        }
+        match cmd {
+            Command::Helo(name) => self.hello(name, false),
+            Command::Ehlo(name) => self.hello(name, true),
+            Command::Mail { path, params } => self.mail(path, params),
+            Command::Rcpt { path, params } => self.rcpt(path, params),
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => self.bdat(size, last),
+            Command::Rset => {
+                self.tx = None;
+                Action::Reply(Reply::new(250, "2.0.0", "Ok"))
+            }
+            Command::Noop => Action::Reply(Reply::new(250, "2.0.0", "Ok")),
+            Command::Quit => Action::Close(Reply::new(221, "2.0.0", "Bye")),
+            Command::Vrfy | Command::Expn => Action::Reply(Reply::new(502, "5.5.1", "Error: command not implemented")),
+            Command::Help => Action::Reply(Reply::new(214, "2.0.0", "See RFC 5321; commands: EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS")),
+            Command::StartTls => self.starttls(),
+        }
+    }
+
+    fn error(&mut self, reply: Reply) -> Action {
+        self.errors += 1;
+        if self.errors >= MAX_ERRORS {
+            return Action::Close(Reply::new(421, "4.7.0", format!("{} Error: too many errors", self.hostname())));
+        }
+        Action::Reply(reply)
+    }
+
+    fn in_chunking(&self) -> bool {
+        matches!(
+            self.tx.as_ref().map(|t| &t.content),
+            Some(Content::Chunks { .. } | Content::DiscardChunks { .. })
+        )
+    }
+
+    fn hello(&mut self, name: String, esmtp: bool) -> Action {
+        self.tx = None;
+        self.helo = Some(name);
+        self.esmtp = esmtp;
+        if !esmtp {
+            return Action::Reply(Reply::new(250, "2.0.0", self.hostname().to_string()));
+        }
+        let mut lines = vec![
+            self.hostname().to_string(),
+            "PIPELINING".into(),
+            format!("SIZE {}", self.config.max_message_bytes()),
+            "8BITMIME".into(),
+            "ENHANCEDSTATUSCODES".into(),
+        ];
+        if self.tls_available && !self.tls_active {
+            lines.push("STARTTLS".into());
+        }
+        lines.extend(["SMTPUTF8".into(), "CHUNKING".into(), "DSN".into()]);
+        Action::Reply(Reply::plain(250, lines))
+    }
+
+    fn starttls(&mut self) -> Action {
+        if self.tls_active {
+            return self.error(Reply::new(554, "5.5.1", "Error: TLS already active"));
+        }
+        if !self.tls_available {
+            return self.error(Reply::new(454, "4.7.0", "TLS not available"));
+        }
+        Action::StartTls(Reply::new(220, "2.0.0", "Ready to start TLS"))
+    }
+
+    /// The handshake succeeded: RFC 3207 §4.2 — forget everything the
+    /// client said before, it must greet again.
+    pub fn tls_started(&mut self) {
+        self.tls_active = true;
+        self.helo = None;
+        self.esmtp = false;
+        self.tx = None;
+    }
+
+    fn mail(&mut self, path: Path, params: Vec<Param>) -> Action {
+        if self.helo.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Error: send HELO/EHLO first"));
+        }
+        if self.tx.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "Error: nested MAIL command"));
+        }
+        let mut env = Envelope {
+            sender: path.address(),
+            client_ip: self.client.ip.to_string(),
+            helo: self.helo.clone().unwrap_or_default(),
+            ..Envelope::default()
+        };
+        for (key, value) in params {
+            let value = value.unwrap_or_default();
+            match key.as_str() {
+                "SIZE" => match value.parse::<u64>() {
+                    Ok(n) if n > self.config.max_message_bytes() as u64 => {
+                        return Action::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"));
+                    }
+                    Ok(_) => {}
+                    Err(_) => return self.error(Reply::new(501, "5.5.4", "Bad SIZE parameter")),
+                },
+                "BODY" if value.eq_ignore_ascii_case("8BITMIME") => env.body_8bit = true,
+                "BODY" if value.eq_ignore_ascii_case("7BIT") => {}
+                "SMTPUTF8" if value.is_empty() => env.smtputf8 = true,
+                "RET" if value.eq_ignore_ascii_case("FULL") || value.eq_ignore_ascii_case("HDRS") => {
+                    env.ret = Some(value.to_ascii_uppercase());
+                }
+                "ENVID" if !value.is_empty() && value.len() <= 100 && is_xtext(&value) => env.envid = Some(value),
+                "AUTH" => {}
+                _ => return self.error(Reply::new(555, "5.5.4", format!("Unsupported option: {key}"))),
+            }
+        }
+        if let Path::Mailbox(m) = &path {
+            if m.is_utf8() && !env.smtputf8 {
+                return self.error(Reply::new(553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8"));
+            }
+            if let Some(c) = chars::forbidden_char(&self.config, &m.address()) {
+                return self.error(Reply::new(553, "5.1.7", format!("Sender address contains a character not allowed here: '{c}'")));
+            }
+        }
+        self.tx = Some(Transaction {
+            envelope: env,
+            content: Content::None,
+        });
+        Action::Reply(Reply::new(250, "2.1.0", "Ok"))
+    }
+
+    fn rcpt(&mut self, mut path: Mailbox, params: Vec<Param>) -> Action {
+        let Some(tx) = self.tx.as_ref() else {
+            return self.error(Reply::new(503, "5.5.1", "Error: need MAIL command"));
+        };
+        if tx.envelope.recipients.len() >= MAX_RECIPIENTS {
+            return Action::Reply(Reply::new(452, "4.5.3", "Error: too many recipients"));
+        }
+        let mut rcpt = Recipient::default();
+        for (key, value) in params {
+            match (key.as_str(), value) {
+                ("NOTIFY", Some(v)) if valid_notify(&v) => rcpt.notify = Some(v.to_ascii_uppercase()),
+                ("ORCPT", Some(v)) if v.contains(';') && v.len() <= 500 => rcpt.orcpt = Some(v),
+                _ => return self.error(Reply::new(555, "5.5.4", format!("Unsupported or malformed option: {key}"))),
+            }
+        }
+        if path.is_utf8() && !tx.envelope.smtputf8 {
+            return self.error(Reply::new(553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8"));
+        }
+        if path.domain.is_empty() {
+            // RFC 5321 §4.5.1: "postmaster" without a domain must be accepted.
+            path.domain = self.hostname().to_ascii_lowercase();
+        } else {
+            if let Some(c) = chars::forbidden_char(&self.config, &path.address()) {
+                return self.error(Reply::new(553, "5.1.3", format!("Recipient address contains a character not allowed here: '{c}'")));
+            }
+            if !relay::relay_allowed(&self.config, &self.client, &path.domain) {
+                return self.error(Reply::new(
+                    550,
+                    "5.7.1",
+                    format!(
+                        "<{}>: Relay access denied: {} is not a local domain and {} may not relay",
+                        path.address(),
+                        path.domain,
+                        self.client.ip
+                    ),
+                ));
+            }
+        }
+        rcpt.address = path.address();
+        if let Some(tx) = self.tx.as_mut() {
+            tx.envelope.recipients.push(rcpt);
+        }
+        Action::Reply(Reply::new(250, "2.1.5", "Ok"))
+    }
+
+    fn data(&mut self) -> Action {
+        let max = self.config.max_message_bytes();
+        match self.tx.as_mut() {
+            None => self.error(Reply::new(503, "5.5.1", "Error: need MAIL command")),
+            Some(tx) if tx.envelope.recipients.is_empty() => self.error(Reply::new(503, "5.5.1", "Error: need RCPT command")),
+            Some(tx) => {
+                tx.content = Content::Data(DotDecoder::default(), BodyWriter::new(max));
+                Action::ReadData(Reply::new(354, "2.0.0", "End data with <CR><LF>.<CR><LF>"))
+            }
+        }
+    }
+
+    /// Content bytes during DATA; `Some(n)` once the terminator was seen
+    /// after `n` bytes of `input`.
+    pub fn data_input(&mut self, input: &[u8]) -> Option<usize> {
+        match self.tx.as_mut().map(|t| &mut t.content) {
+            Some(Content::Data(decoder, body)) => decoder.feed(input, body),
+            _ => Some(0),
+        }
+    }
+
+    /// The DATA terminator arrived.
+    pub fn data_end(&mut self) -> Completion {
+        let Some(mut tx) = self.tx.take() else {
+            return Completion::Reply(Reply::new(503, "5.5.1", "Error: no transaction"));
+        };
+        match std::mem::replace(&mut tx.content, Content::None) {
+            Content::Data(_, body) => self.complete(tx, body),
+            _ => Completion::Reply(Reply::new(503, "5.5.1", "Error: no DATA in progress")),
+        }
+    }
+
+    fn bdat(&mut self, size: u64, last: bool) -> Action {
+        let max = self.config.max_message_bytes();
+        let refusal = match self.tx.as_ref() {
+            None => Some(Reply::new(503, "5.5.1", "Error: need MAIL command")),
+            Some(t) if t.envelope.recipients.is_empty() => Some(Reply::new(503, "5.5.1", "Error: need RCPT command")),
+            Some(_) => None,
+        };
+        match (self.tx.as_mut(), refusal) {
+            (Some(tx), None) => {
+                tx.content = match std::mem::replace(&mut tx.content, Content::None) {
+                    Content::None => Content::Chunks { body: BodyWriter::new(max), last },
+                    Content::Chunks { body, .. } => Content::Chunks { body, last },
+                    Content::DiscardChunks { reply, .. } => Content::DiscardChunks { last, reply },
+                    Content::Data(..) => unreachable_data(),
+                };
+            }
+            (_, refusal) => {
+                // The chunk must still be read off the wire and thrown away.
+                self.errors += 1;
+                let reply = refusal.unwrap_or_else(|| Reply::new(503, "5.5.1", "Error: bad sequence"));
+                self.tx = Some(Transaction {
+                    envelope: Envelope::default(),
+                    content: Content::DiscardChunks { last, reply },
+                });
+            }
+        }
+        Action::ReadChunk { size }
+    }
+
+    /// Bytes of the current BDAT chunk.
+    pub fn chunk_input(&mut self, input: &[u8]) {
+        if let Some(Content::Chunks { body, .. }) = self.tx.as_mut().map(|t| &mut t.content) {
+            body.push(input);
+        }
+    }
+
+    /// The current BDAT chunk has been read completely.
+    pub fn chunk_end(&mut self, size: u64) -> Completion {
+        let Some(mut tx) = self.tx.take() else {
+            return Completion::Reply(Reply::new(503, "5.5.1", "Error: no transaction"));
+        };
+        match std::mem::replace(&mut tx.content, Content::None) {
+            Content::Chunks { body, last: true } => self.complete(tx, body),
+            Content::Chunks { body, last: false } => {
+                tx.content = Content::Chunks { body, last: false };
+                self.tx = Some(tx);
+                Completion::Reply(Reply::new(250, "2.0.0", format!("{size} octets received")))
+            }
+            Content::DiscardChunks { last, reply } => {
+                if !last {
+                    tx.content = Content::DiscardChunks { last, reply: reply.clone() };
+                    self.tx = Some(tx);
+                }
+                Completion::Reply(reply)
+            }
+            _ => Completion::Reply(Reply::new(503, "5.5.1", "Error: no BDAT in progress")),
+        }
+    }
+
+    fn complete(&mut self, tx: Transaction, body: BodyWriter) -> Completion {
+        match body.finish() {
+            Ok(bytes) => Completion::Queue(Box::new(tx.envelope), bytes),
+            Err(Violation::TooLarge) => Completion::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size")),
+            Err(Violation::Nul) => Completion::Reply(Reply::new(554, "5.6.0", "Message rejected: NUL character in message")),
+            Err(Violation::BareLineEnd) => Completion::Reply(Reply::new(
+                554,
+                "5.6.0",
+                "Message rejected: header line ends with a bare CR or bare LF; lines must end with CRLF",
+            )),
+        }
+    }
+
+    /// The outcome of queueing the completed message.
+    pub fn queued(&mut self, result: Result<&str, String>) -> Reply {
+        self.tx = None;
+        match result {
+            Ok(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
+            Err(why) => Reply::new(451, "4.3.0", format!("Error: could not queue the message ({why}); try again later")),
+        }
+    }
+
+    /// The `Received:` trace header (RFC 5321 §4.4, RFC 3848 protocol
+    /// names) for a message queued as `id` at `date` (RFC 5322 format).
+    pub fn received_header(&self, env: &Envelope, id: &str, date: &str) -> String {
+        let proto = match (env.smtputf8, self.esmtp, self.tls_active) {
+            (true, _, true) => "UTF8SMTPS",
+            (true, _, false) => "UTF8SMTP",
+            (false, true, true) => "ESMTPS",
+            (false, true, false) => "ESMTP",
+            (false, false, true) => "SMTPS",
+            (false, false, false) => "SMTP",
+        };
+        let helo: String = self.helo.as_deref().unwrap_or("unknown").chars().filter(|c| !c.is_control()).take(255).collect();
+        let name = self.client.verified_name.as_deref().unwrap_or("unknown");
+        let mut h = format!(
+            "Received: from {helo} ({name} [{}])\r\n\tby {} (mxguard) with {proto} id {id}",
+            self.client.ip,
+            self.hostname()
+        );
+        if let [only] = env.recipients.as_slice() {
+            h.push_str(&format!("\r\n\tfor <{}>", only.address));
+        }
+        h.push_str(&format!("; {date}\r\n"));
+        h
+    }
+}
+
+fn unreachable_data() -> Content {
+    // DATA content never coexists with a BDAT command: `in_chunking` and
+    // the I/O layer keep them apart. Treat it as a fresh discard.
+    Content::DiscardChunks {
+        last: true,
+        reply: Reply::new(503, "5.5.1", "Error: BDAT during DATA"),
+    }
+}
+
+/// RFC 3461 xtext: printable ASCII except `+` and `=` unless encoded.
+fn is_xtext(s: &str) -> bool {
+    s.bytes().all(|b| (33..=126).contains(&b) && b != b'=')
+}
+
+fn valid_notify(v: &str) -> bool {
+    let v = v.to_ascii_uppercase();
+    v == "NEVER" || v.split(',').all(|w| matches!(w, "SUCCESS" | "FAILURE" | "DELAY"))
+}
