@@ -27,9 +27,12 @@ impl Gateway {
     pub fn start(config: ConfigHandle, pipeline: Pipeline) -> anyhow::Result<Gateway> {
         let cfg = config.current();
         let queue_dir = PathBuf::from(&cfg.paths.queue_dir);
-        let spool = Arc::new(Spool::open(&queue_dir).with_context(|| format!("cannot open queue directory {}", queue_dir.display()))?);
+        let spool = Arc::new(
+            Spool::open(&queue_dir).with_context(|| format!("cannot open queue directory {}", queue_dir.display()))?,
+        );
         spool.recover().context("queue recovery failed")?;
-        std::fs::create_dir_all(&cfg.paths.log_dir).with_context(|| format!("cannot create log directory {}", cfg.paths.log_dir))?;
+        std::fs::create_dir_all(&cfg.paths.log_dir)
+            .with_context(|| format!("cannot create log directory {}", cfg.paths.log_dir))?;
 
         let (fast_tx, fast_rx) = mpsc::unbounded_channel();
         let dns = Arc::new(Dns::new(&cfg));

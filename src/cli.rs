@@ -169,7 +169,8 @@ fn list(dir: &Path) -> std::io::Result<()> {
             let Ok(h) = spool.load_header(queue, &id) else { continue };
             let m = &h.message;
             let size = std::fs::metadata(dir.join(queue.name()).join(&id)).map(|m| m.len()).unwrap_or(0);
-            let arrival = chrono::DateTime::from_timestamp(m.arrival as i64, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
+            let arrival =
+                chrono::DateTime::from_timestamp(m.arrival as i64, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
             let rcpts: Vec<&str> = m.envelope.recipients.iter().map(|r| r.address.as_str()).collect();
             let sender = if m.envelope.sender.is_empty() { "<>" } else { &m.envelope.sender };
             println!("{id:<20} {:<5} {size:>9} {arrival:<25} {sender:<30} {}", queue.name(), rcpts.join(", "));
@@ -191,7 +192,11 @@ fn show(dir: &Path, id: &str) -> std::io::Result<()> {
     let e = &m.envelope;
     println!("id:        {id}\nqueue:     {}\nsender:    <{}>", queue.name(), e.sender);
     for r in &e.recipients {
-        println!("recipient: <{}>{}", r.address, r.notify.as_deref().map(|n| format!(" NOTIFY={n}")).unwrap_or_default());
+        println!(
+            "recipient: <{}>{}",
+            r.address,
+            r.notify.as_deref().map(|n| format!(" NOTIFY={n}")).unwrap_or_default()
+        );
     }
     println!("client:    {} ({})\nattempts:  {}", e.client_ip, e.helo, m.attempts);
     if !m.reason.is_empty() {

@@ -65,10 +65,7 @@ pub struct Paths {
 
 impl Default for Paths {
     fn default() -> Self {
-        Paths {
-            queue_dir: "queues".into(),
-            log_dir: "logs".into(),
-        }
+        Paths { queue_dir: "queues".into(), log_dir: "logs".into() }
     }
 }
 
@@ -136,12 +133,7 @@ pub struct Relay {
 
 impl Default for Relay {
     fn default() -> Self {
-        Relay {
-            mode: RelayMode::Listed,
-            allowed_hosts: Vec::new(),
-            chars_enabled: false,
-            chars: "%!".into(),
-        }
+        Relay { mode: RelayMode::Listed, allowed_hosts: Vec::new(), chars_enabled: false, chars: "%!".into() }
     }
 }
 
@@ -174,10 +166,7 @@ pub struct Admin {
 
 impl Default for Admin {
     fn default() -> Self {
-        Admin {
-            http_listen: "0.0.0.0:8003".into(),
-            https_listen: "0.0.0.0:8043".into(),
-        }
+        Admin { http_listen: "0.0.0.0:8003".into(), https_listen: "0.0.0.0:8043".into() }
     }
 }
 
@@ -186,11 +175,7 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, Vec<Problem>> {
         let config: Config = toml::from_str(text).map_err(|e| vec![Problem::parse(&e)])?;
         let problems = validate(&config);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
-        }
+        if problems.is_empty() { Ok(config) } else { Err(problems) }
     }
 
     /// The largest message accepted at SMTP, in bytes.

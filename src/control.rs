@@ -43,11 +43,9 @@ impl QueueCommand {
             ["flush"] => Some(QueueCommand::Flush),
             ["reprocess", w] => Some(QueueCommand::Reprocess(w.to_string())),
             ["drop", w] => Some(QueueCommand::Drop(w.to_string())),
-            ["forward", w, to, subject] => Some(QueueCommand::Forward {
-                which: w.to_string(),
-                to: to.to_string(),
-                subject: subject.to_string(),
-            }),
+            ["forward", w, to, subject] => {
+                Some(QueueCommand::Forward { which: w.to_string(), to: to.to_string(), subject: subject.to_string() })
+            }
             _ => None,
         }
     }
@@ -124,7 +122,12 @@ pub fn request(queue_dir: &Path, cmd: &QueueCommand) -> io::Result<String> {
 }
 
 /// Serve the control socket for a running gateway.
-pub async fn serve(spool: Arc<Spool>, hostname: String, fast: mpsc::UnboundedSender<String>, delivery: Arc<crate::delivery::Delivery>) {
+pub async fn serve(
+    spool: Arc<Spool>,
+    hostname: String,
+    fast: mpsc::UnboundedSender<String>,
+    delivery: Arc<crate::delivery::Delivery>,
+) {
     let path = socket_path(spool.root());
     let _ = std::fs::remove_file(&path);
     let listener = match tokio::net::UnixListener::bind(&path) {

@@ -3,6 +3,7 @@
 //! setting changes.
 
 use crate::config::{Config, parse_nameserver};
+use crate::policy::hosts::canonical;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
@@ -43,9 +44,7 @@ pub struct Dns {
 impl Dns {
     /// A resolver for the servers in `config` (system resolver if none).
     pub fn new(config: &Config) -> Dns {
-        Dns {
-            state: Mutex::new((config.dns.nameservers.clone(), Arc::new(build(&config.dns.nameservers)))),
-        }
+        Dns { state: Mutex::new((config.dns.nameservers.clone(), Arc::new(build(&config.dns.nameservers)))) }
     }
 
     fn resolver(&self, config: &Config) -> Arc<TokioResolver> {
@@ -99,10 +98,10 @@ impl Dns {
         let names = resolver.reverse_lookup(ip).await.ok()?;
         for name in names.iter() {
             let name = name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
-            if let Ok(ips) = resolver.lookup_ip(fqdn(&name)).await {
-                if ips.iter().any(|a| crate::policy::hosts::canonical(a) == crate::policy::hosts::canonical(ip)) {
-                    return Some(name);
-                }
+            if let Ok(ips) = resolver.lookup_ip(fqdn(&name)).await
+                && ips.iter().any(|a| canonical(a) == canonical(ip))
+            {
+                return Some(name);
             }
         }
         None

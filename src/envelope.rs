@@ -36,11 +36,7 @@ pub struct Recipient {
 impl Recipient {
     /// A recipient without DSN parameters.
     pub fn new(address: impl Into<String>) -> Recipient {
-        Recipient {
-            address: address.into(),
-            notify: None,
-            orcpt: None,
-        }
+        Recipient { address: address.into(), notify: None, orcpt: None }
     }
 
     /// The recipient's domain, lower-cased (empty if there is none).

@@ -64,7 +64,7 @@ impl Pipeline {
 
 /// What processing made of a fast-queue message.
 enum Processed {
-    Deliver(QueuedMessage),
+    Deliver(Box<QueuedMessage>),
     /// Held, dropped or gone: nothing more to do.
     Finished,
     /// Crashed but not yet three times: process again.
@@ -90,13 +90,7 @@ impl FastQueue {
         delivery: Arc<Delivery>,
         requeue: mpsc::UnboundedSender<String>,
     ) -> FastQueue {
-        FastQueue {
-            config,
-            spool,
-            pipeline: Arc::new(pipeline),
-            delivery,
-            requeue,
-        }
+        FastQueue { config, spool, pipeline: Arc::new(pipeline), delivery, requeue }
     }
 
     /// Take message IDs from `ids` forever, at most [`WORKERS`] at once.
@@ -119,7 +113,7 @@ impl FastQueue {
         let task_id = id.clone();
         let processed = tokio::task::spawn_blocking(move || process(&me_spool, &pipeline, &task_id)).await;
         match processed {
-            Ok(Processed::Deliver(msg)) => self.deliver(msg).await,
+            Ok(Processed::Deliver(msg)) => self.deliver(*msg).await,
             Ok(Processed::Finished) => {}
             Ok(Processed::Again) | Err(_) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -166,7 +160,7 @@ fn process(spool: &Spool, pipeline: &Pipeline, id: &str) -> Processed {
         }
     };
     if msg.unscanned {
-        return Processed::Deliver(msg);
+        return Processed::Deliver(Box::new(msg));
     }
     if msg.attempts >= MAX_ATTEMPTS {
         return hold(spool, id, &format!("processing failed {} times (crash)", msg.attempts));
@@ -197,7 +191,7 @@ fn process(spool: &Spool, pipeline: &Pipeline, id: &str) -> Processed {
                 tracing::warn!(%id, "cannot clear processing attempts: {e}");
             }
             match verdict {
-                Verdict::Continue => Processed::Deliver(msg),
+                Verdict::Continue => Processed::Deliver(Box::new(msg)),
                 Verdict::Hold(reason) => hold(spool, id, &reason),
                 Verdict::Drop(reason) => {
                     tracing::info!(%id, "dropped: {reason}");

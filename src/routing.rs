@@ -6,11 +6,7 @@ use crate::wildcard;
 
 /// The first local routing entry whose name matches `domain`, if any.
 pub fn find_local<'a>(config: &'a Config, domain: &str) -> Option<&'a LocalRoute> {
-    config
-        .routing
-        .local
-        .iter()
-        .find(|r| RoutePattern::new(&r.name).is_some_and(|p| p.matches(domain)))
+    config.routing.local.iter().find(|r| RoutePattern::new(&r.name).is_some_and(|p| p.matches(domain)))
 }
 
 /// A validated routing name.
@@ -21,10 +17,7 @@ impl RoutePattern {
     /// `None` when the name has characters no host, domain or IP can have.
     pub fn new(name: &str) -> Option<RoutePattern> {
         let name = name.trim().trim_end_matches('.');
-        let ok = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._*?:[]".contains(&b));
+        let ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._*?:[]".contains(&b));
         ok.then(|| RoutePattern(name.to_ascii_lowercase()))
     }
 

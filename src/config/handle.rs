@@ -36,10 +36,7 @@ impl ConfigHandle {
     /// [`ConfigHandle::watch_file`]) or, with `None`, from code.
     pub fn new(config: Config, path: Option<PathBuf>) -> Self {
         let (tx, _) = watch::channel(Arc::new(config));
-        ConfigHandle {
-            path: path.map(Arc::new),
-            tx: Arc::new(tx),
-        }
+        ConfigHandle { path: path.map(Arc::new), tx: Arc::new(tx) }
     }
 
     /// The snapshot to use for one unit of work.

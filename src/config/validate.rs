@@ -22,21 +22,13 @@ pub struct Problem {
 
 impl Problem {
     fn new(key: impl Into<String>, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
-        Problem {
-            key: key.into(),
-            value: value.to_string(),
-            allowed: allowed.into(),
-        }
+        Problem { key: key.into(), value: value.to_string(), allowed: allowed.into() }
     }
 
     /// A TOML syntax, type or unknown-key error; the parser's message already
     /// names the key and line.
     pub fn parse(err: &toml::de::Error) -> Self {
-        Problem {
-            key: String::new(),
-            value: String::new(),
-            allowed: err.to_string().trim().to_string(),
-        }
+        Problem { key: String::new(), value: String::new(), allowed: err.to_string().trim().to_string() }
     }
 }
 
@@ -84,11 +76,7 @@ fn check_smtp(c: &Config, p: &mut Vec<Problem>) {
         }
     }
     if !is_hostname(&c.smtp.hostname) {
-        p.push(Problem::new(
-            "smtp.hostname",
-            &c.smtp.hostname,
-            "a host name of letters, digits, '-' and '.'",
-        ));
+        p.push(Problem::new("smtp.hostname", &c.smtp.hostname, "a host name of letters, digits, '-' and '.'"));
     }
     range(p, "smtp.max_incoming_connections", c.smtp.max_incoming_connections, 1, 10_000);
     range(p, "smtp.max_message_mb", c.smtp.max_message_mb, 1, 4096);
@@ -232,9 +220,9 @@ pub fn parse_host_port(s: &str) -> Option<(String, u16)> {
 
 /// "IP" or "IP:port" → socket address (port 53 by default).
 pub fn parse_nameserver(s: &str) -> Option<SocketAddr> {
-    s.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+    s.parse::<SocketAddr>().ok().or_else(|| {
+        s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53))
+    })
 }
 
 #[cfg(test)]
@@ -291,8 +279,12 @@ mod tests {
         refused("delivery.smtp_port", |c| c.delivery.smtp_port = 0);
         refused("routing.default_relay", |c| c.routing.default_relay = "mail.example.com:0".into());
         refused("routing.default_relay", |c| c.routing.default_relay = "bad host:25".into());
-        refused("routing.local[0].name", |c| c.routing.local = vec![LocalRoute { name: String::new(), relay: String::new() }]);
-        refused("routing.local[0].name", |c| c.routing.local = vec![LocalRoute { name: "a b".into(), relay: String::new() }]);
+        refused("routing.local[0].name", |c| {
+            c.routing.local = vec![LocalRoute { name: String::new(), relay: String::new() }]
+        });
+        refused("routing.local[0].name", |c| {
+            c.routing.local = vec![LocalRoute { name: "a b".into(), relay: String::new() }]
+        });
         refused("routing.local[0].relay", |c| {
             c.routing.local = vec![LocalRoute { name: "example.com".into(), relay: "host:port".into() }]
         });
@@ -315,7 +307,8 @@ mod tests {
         let p = problems_for(|c| {
             c.routing.default_relay = "relay.example.net".into();
             c.routing.local = vec![LocalRoute { name: "*.example.com".into(), relay: "[::1]:2525".into() }];
-            c.relay.allowed_hosts = vec!["1.2.3.4".into(), "10.1.*".into(), "*.example.org".into(), "192.168.0.0/16".into()];
+            c.relay.allowed_hosts =
+                vec!["1.2.3.4".into(), "10.1.*".into(), "*.example.org".into(), "192.168.0.0/16".into()];
             c.dns.nameservers = vec!["127.0.0.1:5353".into(), "::1".into()];
             c.delivery.max_days = 0.0001;
         });

@@ -25,7 +25,8 @@ pub fn build(reporting_host: &str, original: &QueuedMessage, failed: &[FailedRec
     if original.envelope.sender.is_empty() || failed.is_empty() {
         return None;
     }
-    let arrival = chrono::DateTime::from_timestamp(original.arrival as i64, 0).map(|d| d.to_rfc2822()).unwrap_or_default();
+    let arrival =
+        chrono::DateTime::from_timestamp(original.arrival as i64, 0).map(|d| d.to_rfc2822()).unwrap_or_default();
     let mut human = format!(
         "This is the mail system at host {reporting_host}.\r\n\r\n\
          I'm sorry to have to inform you that your message could not\r\n\
@@ -53,7 +54,8 @@ pub fn build(reporting_host: &str, original: &QueuedMessage, failed: &[FailedRec
     let headers_only = original.envelope.ret.as_deref() == Some("HDRS");
     let returned = if headers_only {
         let end = find_header_end(&original.content);
-        MimePart::new("text/rfc822-headers", BodyPart::Binary(original.content[..end].to_vec().into())).transfer_encoding("8bit")
+        MimePart::new("text/rfc822-headers", BodyPart::Binary(original.content[..end].to_vec().into()))
+            .transfer_encoding("8bit")
     } else {
         MimePart::new("message/rfc822", BodyPart::Binary(original.content.clone().into())).transfer_encoding("8bit")
     };
@@ -61,7 +63,8 @@ pub fn build(reporting_host: &str, original: &QueuedMessage, failed: &[FailedRec
         ContentType::new("multipart/report").attribute("report-type", "delivery-status"),
         BodyPart::Multipart(vec![
             MimePart::new("text/plain", BodyPart::Text(human.into())),
-            MimePart::new("message/delivery-status", BodyPart::Binary(status.into_bytes().into())).transfer_encoding("7bit"),
+            MimePart::new("message/delivery-status", BodyPart::Binary(status.into_bytes().into()))
+                .transfer_encoding("7bit"),
             returned,
         ]),
     );
@@ -77,11 +80,7 @@ pub fn build(reporting_host: &str, original: &QueuedMessage, failed: &[FailedRec
 
 /// Length of the header section including the blank line.
 fn find_header_end(content: &[u8]) -> usize {
-    content
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
-        .unwrap_or(content.len())
+    content.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4).unwrap_or(content.len())
 }
 
 #[cfg(test)]
@@ -141,7 +140,8 @@ mod tests {
 
     #[test]
     fn headers_only_and_no_bounce_of_bounce() {
-        let dsn = String::from_utf8(build("mx.test", &original("a@example.org", Some("HDRS")), &[failure()]).unwrap()).unwrap();
+        let dsn = String::from_utf8(build("mx.test", &original("a@example.org", Some("HDRS")), &[failure()]).unwrap())
+            .unwrap();
         assert!(dsn.contains("text/rfc822-headers") && dsn.contains("Subject: hello") && !dsn.contains("secret body"));
         assert!(build("mx.test", &original("", None), &[failure()]).is_none());
     }

@@ -45,16 +45,14 @@ pub struct Delivery {
 
 impl Delivery {
     /// Delivery with its pool sized from the configuration.
-    pub fn new(config: ConfigHandle, spool: Arc<Spool>, dns: Arc<Dns>, fast: mpsc::UnboundedSender<String>) -> Delivery {
+    pub fn new(
+        config: ConfigHandle,
+        spool: Arc<Spool>,
+        dns: Arc<Dns>,
+        fast: mpsc::UnboundedSender<String>,
+    ) -> Delivery {
         let limit = config.current().delivery.max_outgoing_connections;
-        Delivery {
-            config,
-            spool,
-            dns,
-            pool: Pool::new(limit),
-            slow: SlowQueue::default(),
-            fast,
-        }
+        Delivery { config, spool, dns, pool: Pool::new(limit), slow: SlowQueue::default(), fast }
     }
 
     /// Try every recipient of `msg` once; one outcome per recipient, in
@@ -70,11 +68,7 @@ impl Delivery {
             let (results, remote) = self.deliver_to_hop(config, &hop, &msg.envelope, &rcpts, &msg.content).await;
             self.slow.record_hop(&hop, results.iter().any(|r| matches!(r, RcptResult::Delivered(_))), remote.is_some());
             for (i, result) in indexes.into_iter().zip(results) {
-                outcomes[i] = Some(Outcome {
-                    result,
-                    hop: hop.clone(),
-                    remote: remote.clone(),
-                });
+                outcomes[i] = Some(Outcome { result, hop: hop.clone(), remote: remote.clone() });
             }
         }
         outcomes.into_iter().flatten().collect()
@@ -101,7 +95,9 @@ impl Delivery {
         let targets = match router::targets(&self.dns, config, hop).await {
             Ok(t) => t,
             Err(DnsError::NotFound(why)) => return (all(rcpts, RcptResult::Failed(local(550, "5.1.2", &why))), None),
-            Err(DnsError::Temporary(why)) => return (all(rcpts, RcptResult::Deferred(local(451, "4.4.3", &why))), None),
+            Err(DnsError::Temporary(why)) => {
+                return (all(rcpts, RcptResult::Deferred(local(451, "4.4.3", &why))), None);
+            }
         };
         let mut last = RcptResult::Deferred(local(451, "4.4.1", &format!("no server of {hop} answered")));
         for Target { addr, host } in targets {
@@ -195,7 +191,8 @@ impl Delivery {
     /// Return `msg` to its sender for the `failed` recipients (if it has a
     /// sender and they asked for failure notices).
     pub fn bounce(&self, config: &Config, msg: &QueuedMessage, failed: &[FailedRecipient]) -> std::io::Result<()> {
-        let wanted: Vec<FailedRecipient> = failed.iter().filter(|f| f.recipient.wants_failure_notice()).cloned().collect();
+        let wanted: Vec<FailedRecipient> =
+            failed.iter().filter(|f| f.recipient.wants_failure_notice()).cloned().collect();
         let Some(dsn) = dsn::build(&config.smtp.hostname, msg, &wanted) else {
             return Ok(());
         };
@@ -225,15 +222,13 @@ fn all(rcpts: &[&Recipient], result: RcptResult) -> Vec<RcptResult> {
 }
 
 fn local(code: u16, status: &str, why: &str) -> ServerReply {
-    ServerReply {
-        code,
-        text: format!("{status} {why}"),
-    }
+    ServerReply { code, text: format!("{status} {why}") }
 }
 
 /// The enhanced status at the start of a reply's text, or `default`.
 fn enhanced_status(reply: &ServerReply, default: &str) -> String {
     let first = reply.text.split_whitespace().next().unwrap_or("");
-    let looks_right = first.split('.').count() == 3 && first.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let looks_right = first.split('.').count() == 3
+        && first.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if looks_right { first.to_string() } else { default.to_string() }
 }

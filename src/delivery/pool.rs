@@ -31,11 +31,7 @@ pub struct Pool {
 impl Pool {
     /// A pool allowing `limit` connections at once.
     pub fn new(limit: usize) -> Pool {
-        Pool {
-            idle: Mutex::new(HashMap::new()),
-            slots: Arc::new(Semaphore::new(limit)),
-            size: AtomicUsize::new(limit),
-        }
+        Pool { idle: Mutex::new(HashMap::new()), slots: Arc::new(Semaphore::new(limit)), size: AtomicUsize::new(limit) }
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, HashMap<NextHop, Vec<(Pooled, Instant)>>> {
@@ -113,7 +109,8 @@ impl Pool {
         let now = Instant::now();
         let mut stale = Vec::new();
         self.idle().retain(|_, list| {
-            let (keep, old): (Vec<_>, Vec<_>) = std::mem::take(list).into_iter().partition(|(_, t)| now.duration_since(*t) < IDLE_LIMIT);
+            let (keep, old): (Vec<_>, Vec<_>) =
+                std::mem::take(list).into_iter().partition(|(_, t)| now.duration_since(*t) < IDLE_LIMIT);
             stale.extend(old.into_iter().map(|(p, _)| p));
             *list = keep;
             !list.is_empty()

@@ -62,7 +62,9 @@ pub async fn targets(dns: &Dns, config: &Config, hop: &NextHop) -> Result<Vec<Ta
     let mut last_error = None;
     for host in hosts {
         match dns.addresses(config, &host).await {
-            Ok(ips) => out.extend(ips.into_iter().map(|ip| Target { addr: SocketAddr::new(ip, port), host: host.clone() })),
+            Ok(ips) => {
+                out.extend(ips.into_iter().map(|ip| Target { addr: SocketAddr::new(ip, port), host: host.clone() }))
+            }
             Err(e) => last_error = Some(e),
         }
     }

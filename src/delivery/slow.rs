@@ -101,7 +101,14 @@ impl SlowQueue {
 
     /// A delivery attempt was deferred; returns when to try next. The delay
     /// doubles from `retry_min_seconds` up to `retry_max_seconds`.
-    pub fn deferred(&self, config: &Config, id: &str, arrival: u64, hops: Vec<NextHop>, last_error: String) -> SystemTime {
+    pub fn deferred(
+        &self,
+        config: &Config,
+        id: &str,
+        arrival: u64,
+        hops: Vec<NextHop>,
+        last_error: String,
+    ) -> SystemTime {
         let mut inner = self.lock();
         let pos = inner.order.iter().position(|e| e.id == id);
         let mut entry = match pos.and_then(|p| inner.order.remove(p)) {
@@ -142,10 +149,8 @@ impl SlowQueue {
     /// The message is done (delivered, bounced or expired).
     pub fn remove(&self, id: &str) {
         let mut inner = self.lock();
-        if let Some(p) = inner.order.iter().position(|e| e.id == id) {
-            if let Some(e) = inner.order.remove(p) {
-                inner.forget_hops(&e.hops);
-            }
+        if let Some(e) = inner.order.iter().position(|e| e.id == id).and_then(|p| inner.order.remove(p)) {
+            inner.forget_hops(&e.hops);
         }
     }
 
@@ -196,18 +201,11 @@ impl SlowQueue {
                 middle.push_back(e);
             }
         }
-        let result = Reordering {
-            moved_to_front: front.len(),
-            moved_to_rear: rear.len(),
-            seconds: 0.0,
-        };
+        let result = Reordering { moved_to_front: front.len(), moved_to_rear: rear.len(), seconds: 0.0 };
         front.append(&mut middle);
         front.append(&mut rear);
         inner.order = front;
-        Some(Reordering {
-            seconds: start.elapsed().as_secs_f64(),
-            ..result
-        })
+        Some(Reordering { seconds: start.elapsed().as_secs_f64(), ..result })
     }
 
     /// IDs due for a try, front first, marked as in flight.
@@ -322,7 +320,9 @@ impl Delivery {
                 .map(|r| FailedRecipient {
                     recipient: r.clone(),
                     status: "4.4.7".into(),
-                    diagnostic: format!("delivery time expired: message was queued for more than {days} days; last error: {why}"),
+                    diagnostic: format!(
+                        "delivery time expired: message was queued for more than {days} days; last error: {why}"
+                    ),
                     remote: None,
                 })
                 .collect();

@@ -82,10 +82,7 @@ mod tests {
     use super::*;
 
     fn client(ip: &str, name: Option<&str>) -> Client {
-        Client {
-            ip: ip.parse().unwrap(),
-            verified_name: name.map(String::from),
-        }
+        Client { ip: ip.parse().unwrap(), verified_name: name.map(String::from) }
     }
 
     #[test]

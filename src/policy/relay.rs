@@ -12,22 +12,12 @@ pub fn relay_allowed(config: &Config, client: &Client, domain: &str) -> bool {
 
 /// True if the client matches an `allowed_hosts` entry.
 pub fn client_listed(config: &Config, client: &Client) -> bool {
-    config
-        .relay
-        .allowed_hosts
-        .iter()
-        .filter_map(|h| HostPattern::parse(h))
-        .any(|p| p.matches(client))
+    config.relay.allowed_hosts.iter().filter_map(|h| HostPattern::parse(h)).any(|p| p.matches(client))
 }
 
 /// True if some entry needs the client's verified PTR name.
 pub fn needs_client_name(config: &Config) -> bool {
-    config
-        .relay
-        .allowed_hosts
-        .iter()
-        .filter_map(|h| HostPattern::parse(h))
-        .any(|p| p.needs_name())
+    config.relay.allowed_hosts.iter().filter_map(|h| HostPattern::parse(h)).any(|p| p.needs_name())
 }
 
 #[cfg(test)]

@@ -93,18 +93,18 @@ pub struct Connection {
 impl Connection {
     /// Connect, read the greeting, EHLO (HELO if refused) and upgrade with
     /// STARTTLS when offered and `use_tls` is set.
-    pub async fn open(peer: SocketAddr, server_name: &str, helo: &str, use_tls: bool) -> Result<Connection, ConnectError> {
+    pub async fn open(
+        peer: SocketAddr,
+        server_name: &str,
+        helo: &str,
+        use_tls: bool,
+    ) -> Result<Connection, ConnectError> {
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer))
             .await
             .map_err(|_| ConnectError::Temporary(format!("connect to {peer}: timed out")))?
             .map_err(|e| ConnectError::Temporary(format!("connect to {peer}: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        let mut conn = Connection {
-            io: BufReader::new(Box::new(tcp)),
-            ext: Extensions::default(),
-            peer,
-            tls: false,
-        };
+        let mut conn = Connection { io: BufReader::new(Box::new(tcp)), ext: Extensions::default(), peer, tls: false };
         let greeting = conn.reply(REPLY_TIMEOUT).await.map_err(ConnectError::Temporary)?;
         match greeting.code {
             220 => {}
@@ -142,16 +142,14 @@ impl Connection {
         }
         let peer = self.peer;
         let stream = self.io.into_inner();
-        let tls = tokio::time::timeout(CONNECT_TIMEOUT, tls::opportunistic_connector().connect(tls::server_name(server_name), stream))
-            .await
-            .map_err(|_| ConnectError::Temporary(format!("TLS handshake with {peer} timed out")))?
-            .map_err(|e| ConnectError::Temporary(format!("TLS handshake with {peer} failed: {e}")))?;
-        let mut conn = Connection {
-            io: BufReader::new(Box::new(tls)),
-            ext: Extensions::default(),
-            peer,
-            tls: true,
-        };
+        let tls = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tls::opportunistic_connector().connect(tls::server_name(server_name), stream),
+        )
+        .await
+        .map_err(|_| ConnectError::Temporary(format!("TLS handshake with {peer} timed out")))?
+        .map_err(|e| ConnectError::Temporary(format!("TLS handshake with {peer} failed: {e}")))?;
+        let mut conn = Connection { io: BufReader::new(Box::new(tls)), ext: Extensions::default(), peer, tls: true };
         conn.hello(helo).await?;
         Ok(conn)
     }
@@ -159,13 +157,24 @@ impl Connection {
     /// Run one mail transaction for `rcpts`. `Err` means the connection
     /// failed before any recipient got a final answer (the caller may retry
     /// on a fresh connection); otherwise one result per recipient, in order.
-    pub async fn send(&mut self, env: &Envelope, rcpts: &[&Recipient], content: &[u8]) -> Result<Vec<RcptResult>, String> {
+    pub async fn send(
+        &mut self,
+        env: &Envelope,
+        rcpts: &[&Recipient],
+        content: &[u8],
+    ) -> Result<Vec<RcptResult>, String> {
         if env.smtputf8 && !self.ext.smtputf8 {
-            let r = ServerReply::local(550, format!("5.6.7 {} does not support SMTPUTF8, required by this message", self.peer));
+            let r = ServerReply::local(
+                550,
+                format!("5.6.7 {} does not support SMTPUTF8, required by this message", self.peer),
+            );
             return Ok(rcpts.iter().map(|_| RcptResult::Failed(r.clone())).collect());
         }
         if let Some(max) = self.ext.size.filter(|m| *m > 0 && (content.len() as u64) > *m) {
-            let r = ServerReply::local(552, format!("5.3.4 message size {} exceeds {}'s limit of {max}", content.len(), self.peer));
+            let r = ServerReply::local(
+                552,
+                format!("5.3.4 message size {} exceeds {}'s limit of {max}", content.len(), self.peer),
+            );
             return Ok(rcpts.iter().map(|_| RcptResult::Failed(r.clone())).collect());
         }
         let mut commands = vec![self.mail_command(env, content.len())];
@@ -199,7 +208,13 @@ impl Connection {
             let fallback = if accepted == 0 { None } else { Some(data_reply) };
             return Ok(rcpt_replies
                 .iter()
-                .map(|r| RcptResult::from_reply(if r.code < 400 { fallback.clone().unwrap_or_else(|| r.clone()) } else { r.clone() }))
+                .map(|r| {
+                    RcptResult::from_reply(if r.code < 400 {
+                        fallback.clone().unwrap_or_else(|| r.clone())
+                    } else {
+                        r.clone()
+                    })
+                })
                 .collect());
         }
         self.write(&dot_stuff(content), DATA_BLOCK_TIMEOUT).await?;
@@ -323,9 +338,7 @@ impl Connection {
                 }
             }
         };
-        tokio::time::timeout(limit, read)
-            .await
-            .unwrap_or_else(|_| Err(format!("timeout waiting for {peer}")))
+        tokio::time::timeout(limit, read).await.unwrap_or_else(|_| Err(format!("timeout waiting for {peer}")))
     }
 }
 

@@ -21,11 +21,7 @@ pub struct Mailbox {
 impl Mailbox {
     /// The address as written in an envelope, without angle brackets.
     pub fn address(&self) -> String {
-        if self.domain.is_empty() {
-            self.local.clone()
-        } else {
-            format!("{}@{}", self.local, self.domain)
-        }
+        if self.domain.is_empty() { self.local.clone() } else { format!("{}@{}", self.local, self.domain) }
     }
 
     /// True if any part needs SMTPUTF8.
@@ -208,10 +204,7 @@ fn mailbox(s: &str) -> Result<Mailbox, ParseError> {
     }
     let Some(at) = s.rfind('@') else {
         return if s.eq_ignore_ascii_case("postmaster") {
-            Ok(Mailbox {
-                local: s.to_string(),
-                domain: String::new(),
-            })
+            Ok(Mailbox { local: s.to_string(), domain: String::new() })
         } else {
             Err(ParseError::Syntax("Syntax: address needs a domain"))
         };
@@ -220,10 +213,7 @@ fn mailbox(s: &str) -> Result<Mailbox, ParseError> {
     if local.is_empty() || local.len() > 64 * 4 || !valid_domain(domain) {
         return Err(ParseError::Syntax("Syntax: bad address"));
     }
-    Ok(Mailbox {
-        local: local.to_string(),
-        domain: domain.to_lowercase(),
-    })
+    Ok(Mailbox { local: local.to_string(), domain: domain.to_lowercase() })
 }
 
 fn valid_domain(d: &str) -> bool {
@@ -262,12 +252,18 @@ mod tests {
                 params: vec![("NOTIFY".into(), Some("SUCCESS,FAILURE".into()))],
             }
         );
-        assert_eq!(parse(b"RCPT TO:<Postmaster>").unwrap(), Command::Rcpt { path: mbox("Postmaster", ""), params: vec![] });
+        assert_eq!(
+            parse(b"RCPT TO:<Postmaster>").unwrap(),
+            Command::Rcpt { path: mbox("Postmaster", ""), params: vec![] }
+        );
         assert_eq!(
             parse(b"RCPT TO:<\"odd > name\"@example.com>").unwrap(),
             Command::Rcpt { path: mbox("\"odd > name\"", "example.com"), params: vec![] }
         );
-        assert_eq!(parse("RCPT TO:<jörg@bücher.de>".as_bytes()).unwrap(), Command::Rcpt { path: mbox("jörg", "bücher.de"), params: vec![] });
+        assert_eq!(
+            parse("RCPT TO:<jörg@bücher.de>".as_bytes()).unwrap(),
+            Command::Rcpt { path: mbox("jörg", "bücher.de"), params: vec![] }
+        );
     }
 
     #[test]
@@ -304,7 +300,9 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for s in ["MAIL FROM:<@>", "RCPT TO:<@:>", "MAIL FROM:<\">", "RCPT TO:<[>", "MAIL FROM:<a@[]>", "RCPT TO:é", "MAIL"] {
+        for s in
+            ["MAIL FROM:<@>", "RCPT TO:<@:>", "MAIL FROM:<\">", "RCPT TO:<[>", "MAIL FROM:<a@[]>", "RCPT TO:é", "MAIL"]
+        {
             let _ = parse(s.as_bytes());
         }
     }

@@ -111,9 +111,15 @@ impl BodyWriter {
 enum State {
     /// At the start of a line; `after_crlf` tells whether the previous line
     /// ended with CRLF (only then can `.CRLF` end the data).
-    LineStart { after_crlf: bool },
-    Dot { after_crlf: bool },
-    DotCr { after_crlf: bool },
+    LineStart {
+        after_crlf: bool,
+    },
+    Dot {
+        after_crlf: bool,
+    },
+    DotCr {
+        after_crlf: bool,
+    },
     Middle,
     Cr,
 }
@@ -126,9 +132,7 @@ pub struct DotDecoder {
 
 impl Default for DotDecoder {
     fn default() -> Self {
-        DotDecoder {
-            state: State::LineStart { after_crlf: true },
-        }
+        DotDecoder { state: State::LineStart { after_crlf: true } }
     }
 }
 

@@ -16,11 +16,7 @@ pub struct Reply {
 impl Reply {
     /// A one-line reply with an enhanced status code.
     pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            status: Some(status),
-            lines: vec![text.into()],
-        }
+        Reply { code, status: Some(status), lines: vec![text.into()] }
     }
 
     /// A reply whose lines carry no enhanced status (greeting, EHLO).
@@ -65,11 +61,7 @@ mod tests {
         assert_eq!(Reply::new(250, "2.1.0", "Ok").to_string(), "250 2.1.0 Ok\r\n");
         let r = Reply::plain(250, vec!["mx".into(), "PIPELINING".into()]);
         assert_eq!(r.to_string(), "250-mx\r\n250 PIPELINING\r\n");
-        let r = Reply {
-            code: 550,
-            status: Some("5.7.1"),
-            lines: vec!["a".into(), "b".into()],
-        };
+        let r = Reply { code: 550, status: Some("5.7.1"), lines: vec!["a".into(), "b".into()] };
         assert_eq!(r.to_string(), "550-5.7.1 a\r\n550 5.7.1 b\r\n");
     }
 }

@@ -50,15 +50,7 @@ impl Inbound {
         tls: TlsFiles,
         fast: mpsc::UnboundedSender<String>,
     ) -> Inbound {
-        Inbound {
-            config,
-            spool,
-            dns,
-            tls,
-            fast,
-            active: AtomicUsize::new(0),
-            freed: Notify::new(),
-        }
+        Inbound { config, spool, dns, tls, fast, active: AtomicUsize::new(0), freed: Notify::new() }
     }
 
     /// Keep one listener per `smtp.listen` address, following config
@@ -126,11 +118,8 @@ impl Inbound {
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
         let config = self.config.current();
-        let verified_name = if relay::needs_client_name(&config) {
-            self.dns.verified_ptr(&config, peer.ip()).await
-        } else {
-            None
-        };
+        let verified_name =
+            if relay::needs_client_name(&config) { self.dns.verified_ptr(&config, peer.ip()).await } else { None };
         let client = Client { ip: peer.ip(), verified_name };
         let acceptor = self.tls.acceptor(&config);
         let mut session = Session::new(config.clone(), client, acceptor.is_some());
@@ -223,18 +212,20 @@ impl Inbound {
 
     /// Store the message durably in the fast queue; the reply says whether
     /// it is now our responsibility.
-    async fn queue(&self, session: &mut Session, config: &Config, envelope: crate::envelope::Envelope, body: Vec<u8>) -> Reply {
+    async fn queue(
+        &self,
+        session: &mut Session,
+        config: &Config,
+        envelope: crate::envelope::Envelope,
+        body: Vec<u8>,
+    ) -> Reply {
         let id = self.spool.new_id();
         let date = chrono::Local::now().to_rfc2822();
         let received = session.received_header(&envelope, &id, &date);
-        let msg = QueuedMessage {
-            id: id.clone(),
-            arrival: unix_now(),
-            envelope,
-            ..QueuedMessage::default()
-        };
+        let msg = QueuedMessage { id: id.clone(), arrival: unix_now(), envelope, ..QueuedMessage::default() };
         let spool = self.spool.clone();
-        let stored = tokio::task::spawn_blocking(move || spool.store(Queue::Fast, &msg, &[received.as_bytes(), &body])).await;
+        let stored =
+            tokio::task::spawn_blocking(move || spool.store(Queue::Fast, &msg, &[received.as_bytes(), &body])).await;
         match stored {
             Ok(Ok(())) => {
                 tracing::debug!(%id, host = %config.smtp.hostname, "message queued");
@@ -263,9 +254,8 @@ fn push_reply(out: &mut Vec<u8>, action: Action) {
 }
 
 fn bind(addr: &str) -> std::io::Result<TcpListener> {
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an IP:port address"))?;
+    let addr: SocketAddr =
+        addr.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an IP:port address"))?;
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;

@@ -35,7 +35,9 @@ pub enum Action {
     ReadData(Reply),
     /// Read exactly `size` bytes into [`Session::chunk_input`], then call
     /// [`Session::chunk_end`].
-    ReadChunk { size: u64 },
+    ReadChunk {
+        size: u64,
+    },
 }
 
 /// What to do when a message's content is complete.
@@ -51,9 +53,15 @@ pub enum Completion {
 enum Content {
     None,
     Data(DotDecoder, BodyWriter),
-    Chunks { body: BodyWriter, last: bool },
+    Chunks {
+        body: BodyWriter,
+        last: bool,
+    },
     /// BDAT after an error: chunks are read and thrown away until LAST.
-    DiscardChunks { last: bool, reply: Reply },
+    DiscardChunks {
+        last: bool,
+        reply: Reply,
+    },
 }
 
 #[derive(Debug)]
@@ -77,16 +85,7 @@ pub struct Session {
 impl Session {
     /// A session for `client` under one configuration snapshot.
     pub fn new(config: Arc<Config>, client: Client, tls_available: bool) -> Session {
-        Session {
-            config,
-            client,
-            tls_available,
-            tls_active: false,
-            helo: None,
-            esmtp: false,
-            tx: None,
-            errors: 0,
-        }
+        Session { config, client, tls_available, tls_active: false, helo: None, esmtp: false, tx: None, errors: 0 }
     }
 
     fn hostname(&self) -> &str {
@@ -120,7 +119,9 @@ impl Session {
         let cmd = match command::parse(line) {
             Ok(c) => c,
             Err(ParseError::Unknown) => return self.error(Reply::new(500, "5.5.2", "Error: command not recognized")),
-            Err(ParseError::Encoding) => return self.error(Reply::new(500, "5.5.2", "Error: command is not valid UTF-8")),
+            Err(ParseError::Encoding) => {
+                return self.error(Reply::new(500, "5.5.2", "Error: command is not valid UTF-8"));
+            }
             Err(ParseError::Syntax(why)) => return self.error(Reply::new(501, "5.5.4", why)),
         };
         if self.in_chunking() && !matches!(cmd, Command::Bdat { .. } | Command::Rset | Command::Quit | Command::Noop) {
@@ -140,7 +141,11 @@ impl Session {
             Command::Noop => Action::Reply(Reply::new(250, "2.0.0", "Ok")),
             Command::Quit => Action::Close(Reply::new(221, "2.0.0", "Bye")),
             Command::Vrfy | Command::Expn => Action::Reply(Reply::new(502, "5.5.1", "Error: command not implemented")),
-            Command::Help => Action::Reply(Reply::new(214, "2.0.0", "See RFC 5321; commands: EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS")),
+            Command::Help => Action::Reply(Reply::new(
+                214,
+                "2.0.0",
+                "See RFC 5321; commands: EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS",
+            )),
             Command::StartTls => self.starttls(),
         }
     }
@@ -154,10 +159,7 @@ impl Session {
     }
 
     fn in_chunking(&self) -> bool {
-        matches!(
-            self.tx.as_ref().map(|t| &t.content),
-            Some(Content::Chunks { .. } | Content::DiscardChunks { .. })
-        )
+        matches!(self.tx.as_ref().map(|t| &t.content), Some(Content::Chunks { .. } | Content::DiscardChunks { .. }))
     }
 
     fn hello(&mut self, name: String, esmtp: bool) -> Action {
@@ -218,7 +220,11 @@ impl Session {
             match key.as_str() {
                 "SIZE" => match value.parse::<u64>() {
                     Ok(n) if n > self.config.max_message_bytes() as u64 => {
-                        return Action::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"));
+                        return Action::Reply(Reply::new(
+                            552,
+                            "5.3.4",
+                            "Message size exceeds fixed maximum message size",
+                        ));
                     }
                     Ok(_) => {}
                     Err(_) => return self.error(Reply::new(501, "5.5.4", "Bad SIZE parameter")),
@@ -239,13 +245,14 @@ impl Session {
                 return self.error(Reply::new(553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8"));
             }
             if let Some(c) = chars::forbidden_char(&self.config, &m.address()) {
-                return self.error(Reply::new(553, "5.1.7", format!("Sender address contains a character not allowed here: '{c}'")));
+                return self.error(Reply::new(
+                    553,
+                    "5.1.7",
+                    format!("Sender address contains a character not allowed here: '{c}'"),
+                ));
             }
         }
-        self.tx = Some(Transaction {
-            envelope: env,
-            content: Content::None,
-        });
+        self.tx = Some(Transaction { envelope: env, content: Content::None });
         Action::Reply(Reply::new(250, "2.1.0", "Ok"))
     }
 
@@ -272,7 +279,11 @@ impl Session {
             path.domain = self.hostname().to_ascii_lowercase();
         } else {
             if let Some(c) = chars::forbidden_char(&self.config, &path.address()) {
-                return self.error(Reply::new(553, "5.1.3", format!("Recipient address contains a character not allowed here: '{c}'")));
+                return self.error(Reply::new(
+                    553,
+                    "5.1.3",
+                    format!("Recipient address contains a character not allowed here: '{c}'"),
+                ));
             }
             if !relay::relay_allowed(&self.config, &self.client, &path.domain) {
                 return self.error(Reply::new(
@@ -298,7 +309,9 @@ impl Session {
         let max = self.config.max_message_bytes();
         match self.tx.as_mut() {
             None => self.error(Reply::new(503, "5.5.1", "Error: need MAIL command")),
-            Some(tx) if tx.envelope.recipients.is_empty() => self.error(Reply::new(503, "5.5.1", "Error: need RCPT command")),
+            Some(tx) if tx.envelope.recipients.is_empty() => {
+                self.error(Reply::new(503, "5.5.1", "Error: need RCPT command"))
+            }
             Some(tx) => {
                 tx.content = Content::Data(DotDecoder::default(), BodyWriter::new(max));
                 Action::ReadData(Reply::new(354, "2.0.0", "End data with <CR><LF>.<CR><LF>"))
@@ -388,8 +401,12 @@ impl Session {
     fn complete(&mut self, tx: Transaction, body: BodyWriter) -> Completion {
         match body.finish() {
             Ok(bytes) => Completion::Queue(Box::new(tx.envelope), bytes),
-            Err(Violation::TooLarge) => Completion::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size")),
-            Err(Violation::Nul) => Completion::Reply(Reply::new(554, "5.6.0", "Message rejected: NUL character in message")),
+            Err(Violation::TooLarge) => {
+                Completion::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"))
+            }
+            Err(Violation::Nul) => {
+                Completion::Reply(Reply::new(554, "5.6.0", "Message rejected: NUL character in message"))
+            }
             Err(Violation::BareLineEnd) => Completion::Reply(Reply::new(
                 554,
                 "5.6.0",
@@ -403,7 +420,9 @@ impl Session {
         self.tx = None;
         match result {
             Ok(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
-            Err(why) => Reply::new(451, "4.3.0", format!("Error: could not queue the message ({why}); try again later")),
+            Err(why) => {
+                Reply::new(451, "4.3.0", format!("Error: could not queue the message ({why}); try again later"))
+            }
         }
     }
 
@@ -418,7 +437,8 @@ impl Session {
             (false, false, true) => "SMTPS",
             (false, false, false) => "SMTP",
         };
-        let helo: String = self.helo.as_deref().unwrap_or("unknown").chars().filter(|c| !c.is_control()).take(255).collect();
+        let helo: String =
+            self.helo.as_deref().unwrap_or("unknown").chars().filter(|c| !c.is_control()).take(255).collect();
         let name = self.client.verified_name.as_deref().unwrap_or("unknown");
         let mut h = format!(
             "Received: from {helo} ({name} [{}])\r\n\tby {} (mxguard) with {proto} id {id}",
@@ -436,10 +456,7 @@ impl Session {
 fn unreachable_data() -> Content {
     // DATA content never coexists with a BDAT command: `in_chunking` and
     // the I/O layer keep them apart. Treat it as a fresh discard.
-    Content::DiscardChunks {
-        last: true,
-        reply: Reply::new(503, "5.5.1", "Error: BDAT during DATA"),
-    }
+    Content::DiscardChunks { last: true, reply: Reply::new(503, "5.5.1", "Error: BDAT during DATA") }
 }
 
 /// RFC 3461 xtext: printable ASCII except `+` and `=` unless encoded.

@@ -26,10 +26,7 @@ pub struct TlsFiles {
 impl TlsFiles {
     /// Self-signed material, when needed, is kept in `self_signed_dir`.
     pub fn new(self_signed_dir: PathBuf) -> TlsFiles {
-        TlsFiles {
-            self_signed_dir,
-            cached: Mutex::new(None),
-        }
+        TlsFiles { self_signed_dir, cached: Mutex::new(None) }
     }
 
     /// The acceptor for the current configuration; `None` (and STARTTLS not
@@ -48,10 +45,10 @@ impl TlsFiles {
         };
         let source = (cert.clone(), key.clone(), modified(&cert), modified(&key));
         let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((s, acceptor)) = cached.as_ref() {
-            if *s == source {
-                return Some(acceptor.clone());
-            }
+        if let Some((s, acceptor)) = cached.as_ref()
+            && *s == source
+        {
+            return Some(acceptor.clone());
         }
         match server_config(&cert, &key) {
             Ok(sc) => {

@@ -61,19 +61,13 @@ impl Spool {
         for entry in fs::read_dir(root.join("tmp"))? {
             let _ = fs::remove_file(entry?.path());
         }
-        Ok(Spool {
-            root: root.to_path_buf(),
-            counter: AtomicU32::new(0),
-        })
+        Ok(Spool { root: root.to_path_buf(), counter: AtomicU32::new(0) })
     }
 
     /// The spool at `root` for reading only: nothing is created or emptied
     /// (for `queue list` / `queue show` beside a running gateway).
     pub fn open_readonly(root: &Path) -> Spool {
-        Spool {
-            root: root.to_path_buf(),
-            counter: AtomicU32::new(0),
-        }
+        Spool { root: root.to_path_buf(), counter: AtomicU32::new(0) }
     }
 
     /// The spool directory.

@@ -50,7 +50,8 @@ pub struct Header {
 /// Serialise the header part (everything before the content).
 pub fn header_bytes(m: &QueuedMessage) -> Vec<u8> {
     let e = &m.envelope;
-    let mut h = format!("{MAGIC}{}\nid {}\narrival {}\nsender {}\n", m.attempts.min(9), m.id, m.arrival, clean(&e.sender));
+    let mut h =
+        format!("{MAGIC}{}\nid {}\narrival {}\nsender {}\n", m.attempts.min(9), m.id, m.arrival, clean(&e.sender));
     let mut field = |key: &str, value: &str| h.push_str(&format!("{key} {}\n", clean(value)));
     if let Some(r) = &e.ret {
         field("ret", r);
@@ -97,14 +98,8 @@ pub fn parse(bytes: &[u8]) -> io::Result<Header> {
     let text = std::str::from_utf8(&bytes[..end]).map_err(|_| bad("header is not UTF-8"))?;
     let mut lines = text.split('\n');
     let first = lines.next().unwrap_or("");
-    let attempts = first
-        .strip_prefix(MAGIC)
-        .and_then(|d| d.parse::<u8>().ok())
-        .ok_or_else(|| bad("unknown format"))?;
-    let mut m = QueuedMessage {
-        attempts,
-        ..QueuedMessage::default()
-    };
+    let attempts = first.strip_prefix(MAGIC).and_then(|d| d.parse::<u8>().ok()).ok_or_else(|| bad("unknown format"))?;
+    let mut m = QueuedMessage { attempts, ..QueuedMessage::default() };
     for line in lines {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         let e = &mut m.envelope;
@@ -135,10 +130,7 @@ pub fn parse(bytes: &[u8]) -> io::Result<Header> {
     if m.id.is_empty() {
         return Err(bad("no id"));
     }
-    Ok(Header {
-        message: m,
-        content_offset: end + 2,
-    })
+    Ok(Header { message: m, content_offset: end + 2 })
 }
 
 #[cfg(test)]

@@ -1,0 +1,299 @@
+//! Shared harness for the integration tests: the real `mxguard` binary with
+//! a config written per test, Postfix's `smtp-sink` as the downstream mail
+//! server, dnsmasq as a real DNS server, swaks and raw sockets as clients.
+//! Every port is ephemeral and every server listens on 127.0.0.1 only.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Wait until something accepts connections on `port`.
+pub fn wait_port(port: u16, timeout: Duration) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Poll `cond` until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+/// Fail with a clear message if a tool the tests need is missing (the
+/// README's test command installs them).
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(found, "{tool} is missing: install the Debian package {package} (see README.md)");
+}
+
+/// A plain RFC 5322 message.
+pub fn message(from: &str, to: &str, subject: &str) -> String {
+    format!("From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@test>\r\n\r\nhello\r\n")
+}
+
+/// Postfix's smtp-sink, dumping one file per received message.
+pub struct Sink {
+    pub port: u16,
+    pub dir: PathBuf,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Sink {
+    /// A started sink; `extra` are smtp-sink options (e.g. `-f RCPT`).
+    pub fn start(root: &Path, extra: &[&str]) -> Sink {
+        require("smtp-sink", "postfix");
+        let dir = root.join(format!("sink-{}", free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Command::new("chown").arg("nobody").arg(&dir).status().unwrap();
+        let mut sink = Sink {
+            port: free_port(),
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        sink.resume();
+        sink
+    }
+
+    /// Start (again) on the same port.
+    pub fn resume(&mut self) {
+        let template = format!("{}/%H%M%S.", self.dir.display());
+        let child = Command::new("smtp-sink")
+            .args(["-u", "nobody"])
+            .args(&self.extra)
+            .args(["-d", &template, &format!("127.0.0.1:{}", self.port), "1000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("smtp-sink starts");
+        self.child = Some(child);
+        assert!(wait_port(self.port, Duration::from_secs(10)), "smtp-sink listens");
+    }
+
+    /// Stop it (the port then refuses connections).
+    pub fn pause(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The messages received so far (each with smtp-sink's X-Mail-Args /
+    /// X-Rcpt-Args lines in front).
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir).unwrap().filter_map(|e| Some(e.ok()?.path())).collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|f| std::fs::read(f).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            // A transaction in progress has no end of message yet.
+            .filter(|t| t.contains("\n\n") || t.contains("\r\n\r\n"))
+            .collect()
+    }
+
+    /// Number of messages received.
+    pub fn count(&self) -> usize {
+        self.messages().len()
+    }
+
+    /// Wait until `n` messages arrived.
+    pub fn wait_count(&self, n: usize, timeout: Duration) -> bool {
+        wait_for(timeout, || self.count() >= n)
+    }
+
+    /// The first received message containing `needle`, waiting for it.
+    pub fn find(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let mut found = None;
+        wait_for(timeout, || {
+            found = self.messages().into_iter().find(|m| m.contains(needle));
+            found.is_some()
+        });
+        found
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.pause();
+    }
+}
+
+/// The mxguard binary running with a config file written by the test.
+pub struct Gateway {
+    pub root: PathBuf,
+    pub config_path: PathBuf,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Gateway {
+    /// Start mxguard listening on a fresh port. `extra_toml` is appended to
+    /// a base config ([smtp] listen/hostname, [paths], [admin] ports); it
+    /// may add keys to other sections and `[[routing.local]]` entries.
+    pub fn start(root: &Path, smtp_extra: &str, extra_toml: &str) -> Gateway {
+        let port = free_port();
+        let mut gw = Gateway {
+            root: root.to_path_buf(),
+            config_path: root.join("mxguard.toml"),
+            port,
+            child: None,
+        };
+        gw.write_config(smtp_extra, extra_toml);
+        gw.spawn();
+        gw
+    }
+
+    /// Replace the configuration file (atomically, as editors do).
+    pub fn write_config(&self, smtp_extra: &str, extra_toml: &str) {
+        let root = self.root.display();
+        let text = format!(
+            "[smtp]\nlisten = [\"127.0.0.1:{}\"]\nhostname = \"mx.test.example\"\n{smtp_extra}\n\
+             [paths]\nqueue_dir = \"{root}/queues\"\nlog_dir = \"{root}/logs\"\n\
+             [admin]\nhttp_listen = \"127.0.0.1:{}\"\nhttps_listen = \"127.0.0.1:{}\"\n\n{extra_toml}\n",
+            self.port,
+            free_port(),
+            free_port()
+        );
+        let tmp = self.root.join("mxguard.toml.new");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    /// (Re)start the process and wait for its SMTP port.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root.join("mxguard.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mxguard"))
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .current_dir(&self.root)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("mxguard starts");
+        self.child = Some(child);
+        assert!(wait_port(self.port, Duration::from_secs(30)), "mxguard did not open its port; log:\n{}", self.log());
+    }
+
+    /// Everything the gateway logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("mxguard.log")).unwrap_or_default()
+    }
+
+    /// Kill the process without warning (SIGKILL).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Run `mxguard <args> --config <this config>` and return its output.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxguard"));
+        cmd.arg(args[0]).arg("--config").arg(&self.config_path).args(&args[1..]);
+        cmd.output().unwrap()
+    }
+
+    /// Files in one queue directory.
+    pub fn queue_len(&self, queue: &str) -> usize {
+        std::fs::read_dir(self.root.join("queues").join(queue)).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Run swaks against `port` with extra arguments; returns (success, output).
+pub fn swaks(port: u16, args: &[&str]) -> (bool, String) {
+    require("swaks", "swaks");
+    let out = Command::new("swaks")
+        .args(["--server", &format!("127.0.0.1:{port}"), "--timeout", "30"])
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Send one message with swaks; true if the server accepted it.
+pub fn send(port: u16, from: &str, to: &str, subject: &str) -> bool {
+    swaks(port, &["--from", from, "--to", to, "--data", &message(from, to, subject)]).0
+}
+
+/// A raw SMTP conversation over a socket, for protocol-level tests.
+pub struct Raw {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    /// Connect and read the greeting.
+    pub fn connect(port: u16) -> (Raw, String) {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut raw = Raw {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            stream,
+        };
+        let greeting = raw.reply();
+        (raw, greeting)
+    }
+
+    /// Send bytes as they are (one write).
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Read one complete (possibly multi-line) reply; empty at EOF.
+    pub fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return all,
+                Ok(_) => {}
+            }
+            all.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    }
+
+    /// Send a command line and read its reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// True if the server closed the connection.
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0))
+    }
+}
