@@ -202,7 +202,7 @@ impl Delivery {
             envelope: Envelope {
                 sender: String::new(),
                 recipients: vec![Recipient::new(msg.envelope.sender.clone())],
-                smtputf8: msg.envelope.smtputf8,
+                smtputf8: !msg.envelope.sender.is_ascii(),
                 body_8bit: true,
                 client_ip: "127.0.0.1".into(),
                 helo: config.smtp.hostname.clone(),

@@ -349,10 +349,10 @@ impl Session {
         match (self.tx.as_mut(), refusal) {
             (Some(tx), None) => {
                 tx.content = match std::mem::replace(&mut tx.content, Content::None) {
-                    Content::None => Content::Chunks { body: BodyWriter::new(max), last },
+                    // DATA never reaches a BDAT command: the I/O layer reads it to its end.
+                    Content::None | Content::Data(..) => Content::Chunks { body: BodyWriter::new(max), last },
                     Content::Chunks { body, .. } => Content::Chunks { body, last },
                     Content::DiscardChunks { reply, .. } => Content::DiscardChunks { last, reply },
-                    Content::Data(..) => unreachable_data(),
                 };
             }
             (_, refusal) => {
@@ -453,12 +453,6 @@ impl Session {
     }
 }
 
-fn unreachable_data() -> Content {
-    // DATA content never coexists with a BDAT command: `in_chunking` and
-    // the I/O layer keep them apart. Treat it as a fresh discard.
-    Content::DiscardChunks { last: true, reply: Reply::new(503, "5.5.1", "Error: BDAT during DATA") }
-}
-
 /// RFC 3461 xtext: printable ASCII except `+` and `=` unless encoded.
 fn is_xtext(s: &str) -> bool {
     s.bytes().all(|b| (33..=126).contains(&b) && b != b'=')
@@ -467,4 +461,206 @@ fn is_xtext(s: &str) -> bool {
 fn valid_notify(v: &str) -> bool {
     let v = v.to_ascii_uppercase();
     v == "NEVER" || v.split(',').all(|w| matches!(w, "SUCCESS" | "FAILURE" | "DELAY"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LocalRoute;
+
+    fn session_with(edit: impl FnOnce(&mut Config)) -> Session {
+        let mut c = Config::default();
+        c.smtp.hostname = "mx.test".into();
+        c.routing.local = vec![LocalRoute { name: "example.com".into(), relay: String::new() }];
+        edit(&mut c);
+        let client = Client { ip: "192.0.2.1".parse().unwrap(), verified_name: None };
+        let mut s = Session::new(Arc::new(c), client, true);
+        assert!(matches!(s.command(b"EHLO client.test"), Action::Reply(r) if r.code == 250));
+        s
+    }
+
+    fn session() -> Session {
+        session_with(|_| {})
+    }
+
+    fn code(a: Action) -> (u16, Option<&'static str>) {
+        match a {
+            Action::Reply(r) | Action::Close(r) | Action::StartTls(r) | Action::ReadData(r) => (r.code, r.status),
+            Action::ReadChunk { .. } => (0, None),
+        }
+    }
+
+    fn queued(c: Completion) -> (Envelope, Vec<u8>) {
+        match c {
+            Completion::Queue(e, b) => (*e, b),
+            Completion::Reply(r) => panic!("expected a message, got {r}"),
+        }
+    }
+
+    #[test]
+    fn greeting_and_reject_switch() {
+        let s = session();
+        assert!(matches!(s.greeting(), Action::Reply(r) if r.code == 220));
+        let s = session_with(|c| c.delivery.reject_incoming = true);
+        assert!(matches!(s.greeting(), Action::Close(r) if r.code == 421 && r.status == Some("4.3.2")));
+    }
+
+    #[test]
+    fn ehlo_lists_the_extensions_and_hides_starttls_once_active() {
+        let mut s = session();
+        let Action::Reply(r) = s.command(b"EHLO again") else { panic!() };
+        let text = r.to_string();
+        for ext in [
+            "PIPELINING",
+            "SIZE 104857600",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "STARTTLS",
+            "SMTPUTF8",
+            "CHUNKING",
+            "DSN",
+        ] {
+            assert!(text.contains(ext), "{ext} missing from {text}");
+        }
+        assert!(matches!(s.command(b"STARTTLS"), Action::StartTls(_)));
+        s.tls_started();
+        assert_eq!(code(s.command(b"MAIL FROM:<a@b.test>")), (503, Some("5.5.1")), "must greet again after TLS");
+        let Action::Reply(r) = s.command(b"EHLO again") else { panic!() };
+        assert!(!r.to_string().contains("STARTTLS"));
+        assert_eq!(code(s.command(b"STARTTLS")).0, 554);
+    }
+
+    #[test]
+    fn sequence_errors() {
+        let mut s = session();
+        assert_eq!(code(s.command(b"RCPT TO:<a@example.com>")), (503, Some("5.5.1")));
+        assert_eq!(code(s.command(b"DATA")), (503, Some("5.5.1")));
+        assert_eq!(code(s.command(b"MAIL FROM:<a@b.test>")).0, 250);
+        assert_eq!(code(s.command(b"MAIL FROM:<a@b.test>")), (503, Some("5.5.1")));
+        assert_eq!(code(s.command(b"DATA")), (503, Some("5.5.1")), "no recipients yet");
+        assert_eq!(code(s.command(b"FOOBAR")), (500, Some("5.5.2")));
+        assert_eq!(code(s.command(b"MAIL FROM:<a@b.test> FOO=1")), (503, Some("5.5.1")));
+        assert_eq!(code(s.command(b"RSET")).0, 250);
+        assert_eq!(code(s.command(b"MAIL FROM:<a@b.test> FOO=1")), (555, Some("5.5.4")));
+        let mut fresh = session_with(|_| {});
+        fresh.helo = None;
+        assert_eq!(code(fresh.command(b"MAIL FROM:<a@b.test>")), (503, Some("5.5.1")));
+    }
+
+    #[test]
+    fn data_transaction_with_received_header() {
+        let mut s = session();
+        s.command(b"MAIL FROM:<a@b.test> BODY=8BITMIME RET=HDRS ENVID=e1");
+        assert_eq!(code(s.command(b"RCPT TO:<bob@Example.COM> NOTIFY=FAILURE ORCPT=rfc822;bob@example.com")).0, 250);
+        assert_eq!(code(s.command(b"DATA")).0, 354);
+        assert_eq!(s.data_input(b"Subject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n"), Some(21));
+        let (env, body) = queued(s.data_end());
+        assert_eq!(body, b"Subject: x\r\n\r\nhi\r\n");
+        assert_eq!(env.sender, "a@b.test");
+        assert!(env.body_8bit);
+        assert_eq!(env.ret.as_deref(), Some("HDRS"));
+        assert_eq!(env.envid.as_deref(), Some("e1"));
+        assert_eq!(env.recipients[0].address, "bob@example.com");
+        assert_eq!(env.recipients[0].notify.as_deref(), Some("FAILURE"));
+        let h = s.received_header(&env, "Q1", "Tue, 1 Dec 2026 10:00:00 +0000");
+        assert!(h.starts_with(
+            "Received: from client.test (unknown [192.0.2.1])\r\n\tby mx.test (mxguard) with ESMTP id Q1"
+        ));
+        assert!(h.contains("for <bob@example.com>;"));
+        assert!(s.queued(Ok("Q1")).to_string().starts_with("250 2.0.0"));
+    }
+
+    #[test]
+    fn relay_and_character_rules_per_recipient() {
+        let mut s = session_with(|c| c.relay.chars_enabled = true);
+        s.command(b"MAIL FROM:<a@b.test>");
+        assert_eq!(code(s.command(b"RCPT TO:<x@elsewhere.org>")), (550, Some("5.7.1")));
+        assert_eq!(code(s.command(b"RCPT TO:<x%y@example.com>")), (553, Some("5.1.3")));
+        assert_eq!(code(s.command(b"RCPT TO:<ok@example.com>")).0, 250);
+        assert_eq!(code(s.command(b"RCPT TO:<postmaster>")).0, 250);
+        assert_eq!(code(s.command(b"RSET")).0, 250);
+        assert_eq!(code(s.command(b"MAIL FROM:<a!b@b.test>")), (553, Some("5.1.7")));
+    }
+
+    #[test]
+    fn utf8_addresses_need_smtputf8() {
+        let mut s = session();
+        assert_eq!(code(s.command("MAIL FROM:<jörg@b.test>".as_bytes())), (553, Some("5.6.7")));
+        assert_eq!(code(s.command("MAIL FROM:<jörg@b.test> SMTPUTF8".as_bytes())).0, 250);
+        assert_eq!(code(s.command("RCPT TO:<zoë@example.com>".as_bytes())).0, 250);
+    }
+
+    #[test]
+    fn size_limits() {
+        let mut s = session_with(|c| c.smtp.max_message_mb = 1);
+        assert_eq!(code(s.command(b"MAIL FROM:<a@b.test> SIZE=2000000")), (552, Some("5.3.4")));
+        s.command(b"MAIL FROM:<a@b.test> SIZE=100");
+        s.command(b"RCPT TO:<b@example.com>");
+        s.command(b"DATA");
+        let big = vec![b'x'; 1024 * 1024 + 10];
+        assert_eq!(s.data_input(b"Subject: big\r\n\r\n"), None);
+        assert_eq!(s.data_input(&big), None);
+        assert_eq!(s.data_input(b"\r\n.\r\n"), Some(5));
+        assert!(matches!(s.data_end(), Completion::Reply(r) if r.code == 552));
+    }
+
+    #[test]
+    fn recipient_limit() {
+        let mut s = session();
+        s.command(b"MAIL FROM:<a@b.test>");
+        for i in 0..MAX_RECIPIENTS {
+            assert_eq!(code(s.command(format!("RCPT TO:<u{i}@example.com>").as_bytes())).0, 250);
+        }
+        assert_eq!(code(s.command(b"RCPT TO:<one-more@example.com>")), (452, Some("4.5.3")));
+    }
+
+    #[test]
+    fn bdat_chunks_and_errors() {
+        let mut s = session();
+        assert_eq!(s.command(b"BDAT 5"), Action::ReadChunk { size: 5 });
+        s.chunk_input(b"hello");
+        assert!(
+            matches!(s.chunk_end(5), Completion::Reply(r) if r.code == 503),
+            "BDAT without MAIL is refused after the chunk is read"
+        );
+        assert_eq!(
+            code(s.command(b"MAIL FROM:<a@b.test>")),
+            (503, Some("5.5.1")),
+            "the failed transfer must be reset first"
+        );
+        assert_eq!(code(s.command(b"RSET")).0, 250);
+        s.command(b"MAIL FROM:<a@b.test>");
+        s.command(b"RCPT TO:<b@example.com>");
+        assert_eq!(s.command(b"BDAT 14"), Action::ReadChunk { size: 14 });
+        s.chunk_input(b"Subject: c\r\n\r\n");
+        assert!(matches!(s.chunk_end(14), Completion::Reply(r) if r.code == 250));
+        assert_eq!(code(s.command(b"DATA")), (503, Some("5.5.1")), "no DATA inside a BDAT transfer");
+        assert_eq!(s.command(b"BDAT 4 LAST"), Action::ReadChunk { size: 4 });
+        s.chunk_input(b"hi\r\n");
+        let (_, body) = queued(s.chunk_end(4));
+        assert_eq!(body, b"Subject: c\r\n\r\nhi\r\n");
+    }
+
+    #[test]
+    fn bad_content_is_refused() {
+        for (content, status) in [(&b"A: b\nB: c\r\n\r\nx\r\n"[..], "5.6.0"), (b"A: b\r\n\r\nx\0\r\n", "5.6.0")] {
+            let mut s = session();
+            s.command(b"MAIL FROM:<a@b.test>");
+            s.command(b"RCPT TO:<b@example.com>");
+            let size = content.len() as u64;
+            s.command(format!("BDAT {size} LAST").as_bytes());
+            s.chunk_input(content);
+            assert!(matches!(s.chunk_end(size), Completion::Reply(r) if r.code == 554 && r.status == Some(status)));
+        }
+    }
+
+    #[test]
+    fn too_many_errors_closes() {
+        let mut s = session();
+        let mut last = None;
+        for _ in 0..MAX_ERRORS {
+            last = Some(s.command(b"BOGUS"));
+        }
+        assert!(matches!(last, Some(Action::Close(r)) if r.code == 421));
+    }
 }
