@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: installs the Debian
+# packages the tests drive for real (if missing), then runs cargo test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# tool-on-PATH  Debian-package
+needed=(
+  "swaks swaks"
+  "smtp-sink postfix"
+  "smtp-source postfix"
+  "dnsmasq dnsmasq-base"
+)
+missing=()
+for pair in "${needed[@]}"; do
+  read -r tool package <<<"$pair"
+  PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # Postfix is needed only for its smtp-sink/smtp-source tools: do not let
+  # the package configure a mail server on this machine.
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+export PATH="$PATH:/usr/sbin:/sbin"
+exec cargo test "$@"
