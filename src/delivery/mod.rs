@@ -9,7 +9,7 @@ pub mod router;
 pub mod slow;
 
 use crate::config::{Config, ConfigHandle};
-use crate::dns::{Dns, DnsError};
+use crate::dns::Dns;
 use crate::envelope::{Envelope, Recipient};
 use crate::smtp::client::{ConnectError, Connection, RcptResult, ServerReply};
 use crate::spool::queue_file::QueuedMessage;
@@ -94,10 +94,8 @@ impl Delivery {
         }
         let targets = match router::targets(&self.dns, config, hop).await {
             Ok(t) => t,
-            Err(DnsError::NotFound(why)) => return (all(rcpts, RcptResult::Failed(local(550, "5.1.2", &why))), None),
-            Err(DnsError::Temporary(why)) => {
-                return (all(rcpts, RcptResult::Deferred(local(451, "4.4.3", &why))), None);
-            }
+            Err(e) if e.permanent => return (all(rcpts, RcptResult::Failed(local(550, e.status, &e.why))), None),
+            Err(e) => return (all(rcpts, RcptResult::Deferred(local(451, e.status, &e.why))), None),
         };
         let mut last = RcptResult::Deferred(local(451, "4.4.1", &format!("no server of {hop} answered")));
         for Target { addr, host } in targets {

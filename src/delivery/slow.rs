@@ -181,12 +181,14 @@ impl SlowQueue {
 
     /// Reordering (SPEC §1): messages for hops that just accepted mail move
     /// to the front and become due; messages whose every hop is refusing
-    /// move to the rear. `None` when there was nothing to do.
+    /// move to the rear. Logs "Reordering started" and "Reordering stopped";
+    /// `None` when there was nothing to do.
     pub fn reorder(&self) -> Option<Reordering> {
         let mut inner = self.lock();
         if inner.recovered.is_empty() {
             return None;
         }
+        tracing::info!("Reordering started");
         let start = Instant::now();
         let recovered = std::mem::take(&mut inner.recovered);
         let now = SystemTime::now();
@@ -205,7 +207,15 @@ impl SlowQueue {
         front.append(&mut middle);
         front.append(&mut rear);
         inner.order = front;
-        Some(Reordering { seconds: start.elapsed().as_secs_f64(), ..result })
+        let done = Reordering { seconds: start.elapsed().as_secs_f64(), ..result };
+        tracing::info!(
+            moved_to_front = done.moved_to_front,
+            moved_to_rear = done.moved_to_rear,
+            "Reordering stopped: {} moved to the front in {:.3} seconds",
+            done.moved_to_front,
+            done.seconds
+        );
+        Some(done)
     }
 
     /// IDs due for a try, front first, marked as in flight.
@@ -266,17 +276,7 @@ impl Delivery {
                 let me = self.clone();
                 tokio::spawn(async move { me.expire(id, last_error).await });
             }
-            if let Some(r) = self.slow.reorder() {
-                tracing::info!("Reordering started");
-                tracing::info!(
-                    moved_to_front = r.moved_to_front,
-                    moved_to_rear = r.moved_to_rear,
-                    seconds = r.seconds,
-                    "Reordering stopped: {} moved to the front in {:.3} seconds",
-                    r.moved_to_front,
-                    r.seconds
-                );
-            }
+            self.slow.reorder();
             for id in self.slow.take_due(SystemTime::now()) {
                 let me = self.clone();
                 tokio::spawn(async move { me.retry(id).await });
