@@ -36,7 +36,9 @@ fn ehlo_advertises_every_extension() {
     let (_dir, _sink, gw) = setup("");
     let (ok, out) = swaks(gw.port, &["--quit-after", "EHLO", "--ehlo", "client.test"]);
     assert!(ok, "{out}");
-    for ext in ["PIPELINING", "SIZE 104857600", "8BITMIME", "ENHANCEDSTATUSCODES", "STARTTLS", "SMTPUTF8", "CHUNKING", "DSN"] {
+    for ext in
+        ["PIPELINING", "SIZE 104857600", "8BITMIME", "ENHANCEDSTATUSCODES", "STARTTLS", "SMTPUTF8", "CHUNKING", "DSN"]
+    {
         assert!(out.contains(&format!("250-{ext}")) || out.contains(&format!("250 {ext}")), "{ext} missing:\n{out}");
     }
 }
@@ -46,7 +48,17 @@ fn starttls_delivers_with_a_trace_header() {
     let (_dir, sink, gw) = setup("");
     let (ok, out) = swaks(
         gw.port,
-        &["-tls", "--from", "a@sender.test", "--to", "b@example.com", "--h-Subject", "over tls", "--ehlo", "client.test"],
+        &[
+            "-tls",
+            "--from",
+            "a@sender.test",
+            "--to",
+            "b@example.com",
+            "--h-Subject",
+            "over tls",
+            "--ehlo",
+            "client.test",
+        ],
     );
     assert!(ok, "{out}");
     let delivered = sink.find("Subject: over tls", WAIT).expect("delivered");

@@ -42,7 +42,12 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Fail with a clear message if a tool the tests need is missing (the
 /// README's test command installs them).
 pub fn require(tool: &str, package: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     assert!(found, "{tool} is missing: install the Debian package {package} (see README.md)");
 }
 
@@ -66,12 +71,8 @@ impl Sink {
         let dir = root.join(format!("sink-{}", free_port()));
         std::fs::create_dir_all(&dir).unwrap();
         Command::new("chown").arg("nobody").arg(&dir).status().unwrap();
-        let mut sink = Sink {
-            port: free_port(),
-            dir,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            child: None,
-        };
+        let mut sink =
+            Sink { port: free_port(), dir, extra: extra.iter().map(|s| s.to_string()).collect(), child: None };
         sink.resume();
         sink
     }
@@ -102,7 +103,8 @@ impl Sink {
     /// The messages received so far (each with smtp-sink's X-Mail-Args /
     /// X-Rcpt-Args lines in front).
     pub fn messages(&self) -> Vec<String> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir).unwrap().filter_map(|e| Some(e.ok()?.path())).collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(&self.dir).unwrap().filter_map(|e| Some(e.ok()?.path())).collect();
         files.sort();
         files
             .into_iter()
@@ -154,12 +156,7 @@ impl Gateway {
     /// may add keys to other sections and `[[routing.local]]` entries.
     pub fn start(root: &Path, smtp_extra: &str, extra_toml: &str) -> Gateway {
         let port = free_port();
-        let mut gw = Gateway {
-            root: root.to_path_buf(),
-            config_path: root.join("mxguard.toml"),
-            port,
-            child: None,
-        };
+        let mut gw = Gateway { root: root.to_path_buf(), config_path: root.join("mxguard.toml"), port, child: None };
         gw.write_config(smtp_extra, extra_toml);
         gw.spawn();
         gw
@@ -256,10 +253,7 @@ impl Raw {
     pub fn connect(port: u16) -> (Raw, String) {
         let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut raw = Raw {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            stream,
-        };
+        let mut raw = Raw { reader: BufReader::new(stream.try_clone().unwrap()), stream };
         let greeting = raw.reply();
         (raw, greeting)
     }
