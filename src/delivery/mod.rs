@@ -169,7 +169,9 @@ impl Delivery {
         }
         self.bounce(&config, &msg, &failed)?;
         if deferred.is_empty() {
-            self.slow.remove(&msg.id);
+            if queue == Queue::Slow {
+                self.slow.remove(&msg.id);
+            }
             return self.spool.remove(queue, &msg.id);
         }
         let changed = deferred.len() != msg.envelope.recipients.len();
