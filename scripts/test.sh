@@ -3,18 +3,21 @@
 # packages the tests drive for real (if missing), then runs cargo test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
 
-# tool-on-PATH  Debian-package
+# "probe command|Debian package": the package is installed when the probe fails.
 needed=(
-  "swaks swaks"
-  "smtp-sink postfix"
-  "smtp-source postfix"
-  "dnsmasq dnsmasq-base"
+  "command -v swaks|swaks"
+  "perl -MNet::SSLeay -e1|libnet-ssleay-perl" # swaks -tls
+  "command -v smtp-sink|postfix"
+  "command -v smtp-source|postfix"
+  "command -v dnsmasq|dnsmasq-base"
 )
 missing=()
-for pair in "${needed[@]}"; do
-  read -r tool package <<<"$pair"
-  PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("$package")
+for entry in "${needed[@]}"; do
+  probe=${entry%%|*}
+  package=${entry##*|}
+  bash -c "$probe" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -24,5 +27,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-export PATH="$PATH:/usr/sbin:/sbin"
 exec cargo test "$@"
