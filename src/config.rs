@@ -173,7 +173,8 @@ impl Default for Admin {
 impl Config {
     /// Parse TOML text and validate it; every problem is returned.
     pub fn from_toml(text: &str) -> Result<Config, Vec<Problem>> {
-        let config: Config = toml::from_str(text).map_err(|e| vec![Problem::parse(&e)])?;
+        let config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| vec![Problem::parse(&e.path().to_string(), e.inner())])?;
         let problems = validate(&config);
         if problems.is_empty() { Ok(config) } else { Err(problems) }
     }
@@ -229,8 +230,8 @@ mod tests {
     fn unknown_key_is_named() {
         let err = Config::from_toml("[smtp]\nlisten_on = 1\n").unwrap_err();
         let text = err[0].to_string();
-        assert!(text.contains("listen_on"), "{text}");
-        assert!(text.contains("listen"), "{text}");
+        assert_eq!(err[0].key, "smtp.listen_on");
+        assert!(text.contains("expected one of") && text.contains("`listen`"), "{text}");
     }
 
     #[test]
@@ -242,6 +243,7 @@ mod tests {
     #[test]
     fn bad_enum_value_lists_allowed_values() {
         let err = Config::from_toml("[relay]\nmode = \"open\"\n").unwrap_err();
+        assert_eq!(err[0].key, "relay.mode");
         let text = err[0].to_string();
         assert!(text.contains("open") && text.contains("allow") && text.contains("listed"), "{text}");
     }
@@ -249,6 +251,9 @@ mod tests {
     #[test]
     fn wrong_type_is_refused() {
         let err = Config::from_toml("[delivery]\npause = \"yes\"\n").unwrap_err();
-        assert!(err[0].to_string().contains("pause"), "{}", err[0]);
+        assert_eq!(err[0].key, "delivery.pause");
+        let err =
+            Config::from_toml("[[routing.local]]\nname = \"a.test\"\n[[routing.local]]\nrelay = 25\n").unwrap_err();
+        assert_eq!(err[0].key, "routing.local[1].relay");
     }
 }

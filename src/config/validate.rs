@@ -25,10 +25,12 @@ impl Problem {
         Problem { key: key.into(), value: value.to_string(), allowed: allowed.into() }
     }
 
-    /// A TOML syntax, type or unknown-key error; the parser's message already
-    /// names the key and line.
-    pub fn parse(err: &toml::de::Error) -> Self {
-        Problem { key: String::new(), value: String::new(), allowed: err.to_string().trim().to_string() }
+    /// A TOML syntax, type or unknown-key error at `path` (the dotted key,
+    /// `.` when the error is not inside a key); the parser's message shows
+    /// the line, the value and what was expected.
+    pub fn parse(path: &str, err: &toml::de::Error) -> Self {
+        let key = if path == "." { String::new() } else { path.to_string() };
+        Problem { key, value: String::new(), allowed: err.to_string().trim().to_string() }
     }
 }
 
@@ -36,6 +38,8 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.key.is_empty() {
             write!(f, "{}", self.allowed)
+        } else if self.value.is_empty() {
+            write!(f, "{}: {}", self.key, self.allowed)
         } else {
             write!(f, "{} = {:?}: {}", self.key, self.value, self.allowed)
         }
