@@ -13,8 +13,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A gateway whose `example.com` mail goes to a fresh sink.
 fn setup(smtp_extra: &str) -> (tempfile::TempDir, Sink, Gateway) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = common::test_dir();
     let sink = Sink::start(dir.path(), &[]);
     let routing = format!("[[routing.local]]\nname = \"example.com\"\nrelay = \"127.0.0.1:{}\"\n", sink.port);
     let gw = Gateway::start(dir.path(), smtp_extra, &routing);
@@ -201,8 +200,7 @@ fn recipients_beyond_the_limit_get_452() {
 
 #[test]
 fn smtputf8_message_to_a_server_without_it_is_returned() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = common::test_dir();
     let rcpt_sink = Sink::start(dir.path(), &[]);
     let sender_sink = Sink::start(dir.path(), &[]);
     let routing = format!(

@@ -115,6 +115,14 @@ impl Sink {
             .collect()
     }
 
+    /// The `Subject:` of every message received.
+    pub fn subjects(&self) -> std::collections::HashSet<String> {
+        self.messages()
+            .iter()
+            .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("Subject: ")).map(|s| s.trim_end().to_string()))
+            .collect()
+    }
+
     /// Number of messages received.
     pub fn count(&self) -> usize {
         self.messages().len()
@@ -147,6 +155,7 @@ pub struct Gateway {
     pub root: PathBuf,
     pub config_path: PathBuf,
     pub port: u16,
+    admin_ports: (u16, u16),
     child: Option<Child>,
 }
 
@@ -156,26 +165,40 @@ impl Gateway {
     /// may add keys to other sections and `[[routing.local]]` entries.
     pub fn start(root: &Path, smtp_extra: &str, extra_toml: &str) -> Gateway {
         let port = free_port();
-        let mut gw = Gateway { root: root.to_path_buf(), config_path: root.join("mxguard.toml"), port, child: None };
+        let mut gw = Gateway {
+            root: root.to_path_buf(),
+            config_path: root.join("mxguard.toml"),
+            port,
+            admin_ports: (free_port(), free_port()),
+            child: None,
+        };
         gw.write_config(smtp_extra, extra_toml);
         gw.spawn();
         gw
     }
 
-    /// Replace the configuration file (atomically, as editors do).
+    /// Replace the configuration file by renaming a new one over it, as
+    /// most editors do.
     pub fn write_config(&self, smtp_extra: &str, extra_toml: &str) {
+        let tmp = self.root.join("mxguard.toml.new");
+        std::fs::write(&tmp, self.config_text(smtp_extra, extra_toml)).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    /// Rewrite the configuration file in place (same inode), as `vi` with
+    /// `backupcopy=yes` or `echo >` do.
+    pub fn overwrite_config(&self, smtp_extra: &str, extra_toml: &str) {
+        std::fs::write(&self.config_path, self.config_text(smtp_extra, extra_toml)).unwrap();
+    }
+
+    fn config_text(&self, smtp_extra: &str, extra_toml: &str) -> String {
         let root = self.root.display();
-        let text = format!(
+        format!(
             "[smtp]\nlisten = [\"127.0.0.1:{}\"]\nhostname = \"mx.test.example\"\n{smtp_extra}\n\
              [paths]\nqueue_dir = \"{root}/queues\"\nlog_dir = \"{root}/logs\"\n\
              [admin]\nhttp_listen = \"127.0.0.1:{}\"\nhttps_listen = \"127.0.0.1:{}\"\n\n{extra_toml}\n",
-            self.port,
-            free_port(),
-            free_port()
-        );
-        let tmp = self.root.join("mxguard.toml.new");
-        std::fs::write(&tmp, text).unwrap();
-        std::fs::rename(&tmp, &self.config_path).unwrap();
+            self.port, self.admin_ports.0, self.admin_ports.1
+        )
     }
 
     /// (Re)start the process and wait for its SMTP port.
@@ -290,4 +313,52 @@ impl Raw {
         let mut b = [0u8; 1];
         matches!(self.reader.read(&mut b), Ok(0))
     }
+}
+
+/// dnsmasq as a real DNS server on 127.0.0.1, answering only from the
+/// records given (authoritative for `.test`: other names there are NXDOMAIN).
+pub struct DnsServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl DnsServer {
+    /// Start with dnsmasq record options such as
+    /// `--mx-host=example.test,mail.example.test,10` or
+    /// `--host-record=mail.example.test,127.0.0.1` (A and PTR).
+    pub fn start(records: &[String]) -> DnsServer {
+        require("dnsmasq", "dnsmasq-base");
+        let port = free_port();
+        let child = Command::new("dnsmasq")
+            .args(["--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--pid-file="])
+            .args(["--listen-address=127.0.0.1", "--bind-interfaces", "--local=/test/"])
+            .arg(format!("--port={port}"))
+            .args(records)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq starts");
+        assert!(wait_port(port, Duration::from_secs(10)), "dnsmasq listens on {port}");
+        DnsServer { port, child }
+    }
+
+    /// The `[dns]` section pointing mxguard at this server.
+    pub fn config(&self) -> String {
+        format!("[dns]\nnameservers = [\"127.0.0.1:{}\"]\n", self.port)
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory every test server can use (smtp-sink and dnsmasq
+/// drop privileges to `nobody`).
+pub fn test_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    dir
 }
