@@ -1,0 +1,570 @@
+#!/usr/bin/env python3
+"""Loopback throughput benchmark for mxguard (started by bench/run.sh).
+
+For each path below and each session count, Postfix's smtp-source sends the
+same load and the time is taken until smtp-sink has *received* every
+message (end to end, not just accepted by the first hop):
+
+  direct   smtp-source -> smtp-sink
+  postfix  smtp-source -> private Postfix relay (no scanning) -> smtp-sink
+  mxguard  smtp-source -> mxguard -> smtp-sink
+
+Every run gets fresh servers and empty queues, on ephemeral 127.0.0.1
+ports. The result is a markdown table on stdout and in
+bench/results/latest.md; server logs are copied to bench/results/logs/.
+"""
+
+import argparse
+import contextlib
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+MXGUARD = REPO / "target" / "release" / "mxguard"
+SENDER = "from@bench.test"
+DOMAIN = "example.com"
+RECIPIENT = f"to@{DOMAIN}"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+POLL = 0.02  # seconds between looks at the sink's counter
+MX_INCOMING, MX_OUTGOING = 50, 30  # mxguard's connection limits
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+
+
+def free_port() -> int:
+    """A 127.0.0.1 port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0) -> bool:
+    """Wait until something accepts connections on 127.0.0.1:port."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def run(*argv: str, log: Path | None = None) -> str:
+    """Run a short command; fail loudly with its output (and its log,
+    where Postfix commands write their errors)."""
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        logged = log.read_text(errors="replace") if log and log.exists() else ""
+        sys.exit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}{logged}")
+    return done.stdout
+
+
+def process_cpu(pid: int) -> tuple[int, float, float]:
+    """(parent pid, user and system CPU seconds of the process and of its
+    reaped children)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    # The command name may contain spaces: fields start after its ")".
+    fields = [int(x) for x in stat[stat.rindex(")") + 2 :].split()[1:15]]
+    utime, stime, cutime, cstime = fields[10:14]
+    return fields[0], (utime + cutime) / CLK_TCK, (stime + cstime) / CLK_TCK
+
+
+def tree_cpu(root: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process and all its descendants
+    (dead ones count once reaped, as Postfix's master does with its own)."""
+    usage, parent = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError):
+                parent[int(entry)], *usage[int(entry)] = process_cpu(int(entry))
+
+    def in_tree(pid: int) -> bool:
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+
+    mine = [cpu for pid, cpu in usage.items() if in_tree(pid)]
+    return sum(u for u, _ in mine), sum(s for _, s in mine)
+
+
+@dataclass
+class CpuSnapshot:
+    """Host CPU jiffies (busy, total) and the relay's (user, system) seconds."""
+
+    host: tuple[int, int]
+    relay: tuple[float, float] | None
+
+    @staticmethod
+    def take(relay_pid: int | None) -> "CpuSnapshot":
+        with open("/proc/stat") as f:
+            jiffies = [int(x) for x in f.readline().split()[1:]]
+        idle = jiffies[3] + jiffies[4]  # idle + iowait
+        return CpuSnapshot((sum(jiffies) - idle, sum(jiffies)), tree_cpu(relay_pid) if relay_pid else None)
+
+
+def count_lines(path: Path, pattern: str) -> tuple[int, list[str]]:
+    """Lines of a log matching a regex: how many, and the first few."""
+    if not path.exists():
+        return 0, []
+    hits = [l.rstrip() for l in path.read_text(errors="replace").splitlines() if re.search(pattern, l)]
+    return len(hits), hits[:3]
+
+
+def queued_files(*dirs: Path) -> int:
+    """Regular files left under queue directories."""
+    return sum(1 for d in dirs if d.is_dir() for p in d.rglob("*") if p.is_file())
+
+
+class Children:
+    """Processes started here, each in its own process group so that it can
+    be stopped (with anything it forked) by its id."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, argv: list[str], **kw) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, start_new_session=True, **kw)
+        self.procs.append(proc)
+        return proc
+
+    @staticmethod
+    def stop(proc: subprocess.Popen, grace: float = 10.0) -> None:
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            self.stop(proc)
+        self.procs.clear()
+
+
+# --------------------------------------------------------------------------
+# The servers
+
+
+class Sink:
+    """smtp-sink with its running counter (-c) written to a file; the
+    counter line "sess=N quit=N mesg=N\\r" is updated at every final dot."""
+
+    def __init__(self, children: Children, workdir: Path) -> None:
+        self.port = free_port()
+        self.counter = workdir / "sink.counter"
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        with open(self.counter, "wb") as out:
+            self.proc = children.start(
+                ["smtp-sink", *user, "-c", f"127.0.0.1:{self.port}", "1000"], stdout=out, stderr=subprocess.STDOUT
+            )
+        if not wait_port(self.port, 10):
+            sys.exit("smtp-sink did not start")
+
+    def received(self) -> int:
+        with open(self.counter, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 200))
+            found = re.findall(rb"mesg=(\d+)\r", f.read())
+        return int(found[-1]) if found else 0
+
+
+class Direct:
+    """No relay: smtp-source talks to smtp-sink."""
+
+    name, label = "direct", "smtp-source → smtp-sink"
+
+    def start(self, children: Children, workdir: Path, sink_port: int) -> int:
+        return sink_port
+
+    def pid(self) -> int | None:
+        return None
+
+    def stop(self) -> None:
+        pass
+
+    def problems(self, results_dir: Path) -> list[str]:
+        return []
+
+
+class PostfixRelay:
+    """A private Postfix instance (own config, queue and data directories
+    under the work directory) relaying example.com to the sink. Postfix
+    defaults otherwise, except that nothing is chrooted and DNS is off."""
+
+    name, label = "postfix", "smtp-source → Postfix relay → smtp-sink"
+    QUEUES = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt")
+
+    def start(self, children: Children, workdir: Path, sink_port: int) -> int:
+        self.root = workdir / "postfix"
+        self.etc, self.spool = self.root / "etc", self.root / "spool"
+        self.log = self.root / "postfix.log"
+        self.etc.mkdir(parents=True)
+        self.spool.mkdir()  # `postfix check` creates what is inside
+        master_cf = next(
+            p for p in map(Path, ("/usr/share/postfix/master.cf.dist", "/etc/postfix/master.cf.proto")) if p.exists()
+        )
+        shutil.copy(master_cf, self.etc / "master.cf")
+        version = run("postconf", "-dh", "mail_version").strip()
+        settings = {
+            "compatibility_level": ".".join(version.split(".")[:2]),
+            "queue_directory": self.spool,
+            "data_directory": self.root / "data",
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "maillog_file": self.log,
+            "maillog_file_prefixes": self.root,
+            "myhostname": "relay.bench.test",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            # Relay only example.com, always to the sink; deliver nothing locally.
+            "mydestination": "",
+            "local_recipient_maps": "",
+            "alias_maps": "",
+            "alias_database": "",
+            "relay_domains": DOMAIN,
+            "transport_maps": f"inline:{{{DOMAIN}=smtp:[127.0.0.1]:{sink_port}}}",
+            "smtp_dns_support_level": "disabled",
+            "smtp_host_lookup": "native",
+        }
+        (self.etc / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        self.port = free_port()
+        self.postconf("-F", "*/*/chroot = n")
+        self.postconf("-MX", "smtp/inet")  # the stock port-25 listener
+        self.postconf("-M", f"127.0.0.1:{self.port}/inet = 127.0.0.1:{self.port} inet n - n - - smtpd")
+        run("postfix", "-c", str(self.etc), "check", log=self.log)
+        run("postfix", "-c", str(self.etc), "start", log=self.log)
+        if not wait_port(self.port, 30):
+            sys.exit(f"the Postfix relay did not open its port; see {self.log}")
+        return self.port
+
+    def postconf(self, *args: str) -> str:
+        return run("postconf", "-c", str(self.etc), *args, log=self.log)
+
+    def settings(self) -> str:
+        """The concurrency settings that matter here, as configured."""
+        names = (
+            "default_process_limit",
+            "smtp_destination_concurrency_limit",
+            "initial_destination_concurrency",
+            "smtpd_client_connection_count_limit",
+            "in_flow_delay",
+        )
+        return ", ".join(self.postconf("-x", *names).split("\n")).strip(", ")
+
+    def pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.spool / "pid" / "master.pid").read_text())
+        return None
+
+    def stop(self) -> None:
+        master = self.pid()
+        subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True)
+        end = time.monotonic() + 10
+        while master and Path(f"/proc/{master}").exists() and time.monotonic() < end:
+            time.sleep(0.1)
+        if master and Path(f"/proc/{master}").exists():
+            subprocess.run(["postfix", "-c", str(self.etc), "abort"], capture_output=True)
+
+    def problems(self, results_dir: Path) -> list[str]:
+        notes = []
+        left = queued_files(*(self.spool / q for q in self.QUEUES))
+        if left:
+            notes.append(f"{left} message(s) left in the Postfix queue")
+        n, first = count_lines(self.log, r"(warning|error|fatal|panic):")
+        if n:
+            notes.append(f"{n} warning/error line(s) in postfix.log, e.g. `{first[0]}`")
+        if self.log.exists():
+            shutil.copy(self.log, results_dir / "postfix.log")
+        return notes
+
+
+class Mxguard:
+    """The release binary with a config written here (RUST_LOG=warn)."""
+
+    name, label = "mxguard", "smtp-source → mxguard → smtp-sink"
+    proc: subprocess.Popen | None = None
+
+    def start(self, children: Children, workdir: Path, sink_port: int) -> int:
+        self.root = workdir / "mxguard"
+        self.root.mkdir()
+        self.log = self.root / "mxguard.log"
+        self.port = free_port()
+        config = self.root / "mxguard.toml"
+        config.write_text(
+            f"""[smtp]
+listen = ["127.0.0.1:{self.port}"]
+hostname = "mx.bench.test"
+max_incoming_connections = {MX_INCOMING}
+[paths]
+queue_dir = "{self.root}/queues"
+log_dir = "{self.root}/logs"
+[delivery]
+max_outgoing_connections = {MX_OUTGOING}
+[routing]
+[[routing.local]]
+name = "{DOMAIN}"
+relay = "127.0.0.1:{sink_port}"
+[admin]
+http_listen = "127.0.0.1:{free_port()}"
+https_listen = "127.0.0.1:{free_port()}"
+"""
+        )
+        with open(self.log, "wb") as log:
+            self.proc = children.start(
+                [str(MXGUARD), "serve", "--config", str(config)],
+                cwd=self.root,
+                env={**os.environ, "RUST_LOG": "warn"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        if not wait_port(self.port, 30):
+            sys.exit(f"mxguard did not open its port; see {self.log}")
+        return self.port
+
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def stop(self) -> None:
+        if self.proc:
+            Children.stop(self.proc)
+
+    def problems(self, results_dir: Path) -> list[str]:
+        notes = []
+        queues = self.root / "queues"
+        left = queued_files(*(queues / q for q in ("tmp", "fast", "slow", "hold")))
+        if left:
+            notes.append(f"{left} message(s) left in mxguard's queues")
+        n, first = count_lines(self.log, r"\b(WARN|ERROR)\b")
+        if n:
+            notes.append(f"{n} WARN/ERROR line(s) in mxguard.log, e.g. `{first[0]}`")
+        if self.proc.returncode not in (0, None):
+            notes.append(f"mxguard exited with status {self.proc.returncode}")
+        shutil.copy(self.log, results_dir / "mxguard.log")
+        return notes
+
+
+# --------------------------------------------------------------------------
+# One measurement
+
+
+@dataclass
+class Result:
+    path: str
+    label: str
+    sessions: int
+    messages: int
+    received: int = 0
+    accepted_s: float | None = None  # smtp-source finished
+    delivered_s: float | None = None  # the sink had every message
+    tail_s: float | None = None  # from 99 % to 100 % received
+    relay_cpu: tuple[float, float] | None = None  # user, system seconds
+    host_busy_pct: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float | None:
+        return self.messages / self.delivered_s if self.delivered_s else None
+
+
+def wait_for_delivery(result: Result, source: subprocess.Popen, sink: Sink, relay_pid, args) -> None:
+    """Follow the run until smtp-source has finished and the sink has every
+    message, or until the timeout or a stall; fills in the times and CPU."""
+    before = CpuSnapshot.take(relay_pid)
+    after = None
+    start = last_change = time.monotonic()
+    last_count, almost_s = 0, None
+    while True:
+        now = time.monotonic()
+        if result.accepted_s is None and source.poll() is not None:
+            result.accepted_s = now - start
+        count = sink.received()
+        if count != last_count:
+            last_change, last_count = now, count
+        if almost_s is None and count >= 0.99 * result.messages:
+            almost_s = now - start
+        if result.delivered_s is None and count >= result.messages:
+            result.delivered_s = now - start
+            result.tail_s = result.delivered_s - almost_s
+            after = CpuSnapshot.take(relay_pid)
+        if result.delivered_s is not None and result.accepted_s is not None:
+            break
+        if now - start > args.timeout:
+            result.notes.append(f"timed out after {args.timeout:.0f} s")
+            break
+        if result.accepted_s is not None and now - last_change > args.stall:
+            result.notes.append(f"no progress for {args.stall:.0f} s after smtp-source finished")
+            break
+        time.sleep(POLL)
+    after = after or CpuSnapshot.take(relay_pid)
+    (busy0, total0), (busy1, total1) = before.host, after.host
+    result.host_busy_pct = 100.0 * (busy1 - busy0) / max(1, total1 - total0)
+    if before.relay and after.relay:
+        result.relay_cpu = (after.relay[0] - before.relay[0], after.relay[1] - before.relay[1])
+
+
+def measure(relay, sessions: int, args, workdir: Path) -> Result:
+    """Fresh sink and relay, one smtp-source run, timed until the sink has
+    received every message."""
+    result = Result(relay.name, relay.label, sessions, args.messages if sessions > 1 else args.single_messages)
+    logs = RESULTS / "logs" / f"{relay.name}-{sessions}"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    children = Children()
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(children.stop_all)
+        sink = Sink(children, workdir)
+        cleanup.callback(relay.stop)
+        port = relay.start(children, workdir, sink.port)
+
+        source_log = workdir / "source.log"
+        rusage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with open(source_log, "wb") as out:
+            source = children.start(
+                ["smtp-source", "-s", str(sessions), "-l", str(args.size), "-m", str(result.messages),
+                 "-f", SENDER, "-t", RECIPIENT, f"127.0.0.1:{port}"],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_for_delivery(result, source, sink, relay.pid(), args)
+        Children.stop(source)
+        # smtp-source is the only child reaped meanwhile.
+        rusage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        source_cpu = rusage1.ru_utime + rusage1.ru_stime - rusage0.ru_utime - rusage0.ru_stime
+        if source.returncode != 0:
+            tail = source_log.read_text(errors="replace").strip().splitlines()[-1:]
+            result.notes.append(f"smtp-source exited with {source.returncode}: {' '.join(tail)}")
+        time.sleep(args.settle)  # let late duplicates show up
+        result.received = sink.received()
+        sink_cpu = sum(process_cpu(sink.proc.pid)[1:])
+        if result.received != result.messages:
+            result.notes.append(f"sink received {result.received} of {result.messages}")
+    # The relay has stopped now: its queues and logs are final.
+    result.notes += relay.problems(logs)
+    print(
+        f"  {relay.name:8} {sessions:2} session(s): {fmt(result.rate, 0)} msg/s, "
+        f"end-to-end {fmt(result.delivered_s, 2)} s; CPU s: source {source_cpu:.1f}, "
+        f"relay {fmt_cpu(result.relay_cpu)}, sink {sink_cpu:.1f}"
+        + "".join(f"\n    ! {n}" for n in result.notes),
+        file=sys.stderr,
+    )
+    return result
+
+
+# --------------------------------------------------------------------------
+# Report
+
+
+def fmt(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def fmt_cpu(cpu: tuple[float, float] | None) -> str:
+    return "—" if cpu is None else f"{sum(cpu):.1f} ({cpu[0]:.1f} usr + {cpu[1]:.1f} sys)"
+
+
+def ratio(a: Result | None, b: Result | None) -> str:
+    return f"{a.rate / b.rate:.2f}" if a and b and a.rate and b.rate else "—"
+
+
+def report(results: list[Result], args, postfix_settings: str) -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    lines = [
+        f"# mxguard loopback benchmark — {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        "",
+        f"Host: {os.cpu_count()} CPU(s), {cpu}. mxguard {commit or '?'} (release build), "
+        f"Postfix {run('postconf', '-dh', 'mail_version').strip()}. "
+        f"smtp-source: {args.size}-byte payload, one connection per message, "
+        f"{args.messages} messages with {args.sessions} sessions, {args.single_messages} with 1 session. "
+        "Time = smtp-source start until smtp-sink has received every message.",
+        "",
+        "| path | sessions | messages | received | accepted (s) | end-to-end (s) | last 1 % (s) | msg/s "
+        "| ms/msg (1 session) | relay CPU (s) | host CPU busy |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in results:
+        latency = fmt(1000 * r.delivered_s / r.messages if r.delivered_s and r.sessions == 1 else None, 2)
+        lines.append(
+            f"| {r.label} | {r.sessions} | {r.messages:,} | {r.received:,} | {fmt(r.accepted_s, 2)} "
+            f"| {fmt(r.delivered_s, 2)} | {fmt(r.tail_s, 2)} | **{fmt(r.rate, 0)}** | {latency} "
+            f"| {fmt_cpu(r.relay_cpu)} | {r.host_busy_pct:.0f}% |"
+        )
+    by = {(r.path, r.sessions): r for r in results}
+    lines += ["", "| sessions | mxguard / direct | mxguard / Postfix relay |", "|--:|--:|--:|"]
+    for sessions in sorted({r.sessions for r in results}, reverse=True):
+        m = by.get(("mxguard", sessions))
+        lines.append(f"| {sessions} | {ratio(m, by.get(('direct', sessions)))} "
+                     f"| {ratio(m, by.get(('postfix', sessions)))} |")  # fmt: skip
+    lines += [
+        "",
+        f"Settings: mxguard max_incoming_connections = {MX_INCOMING}, max_outgoing_connections = "
+        f"{MX_OUTGOING}, RUST_LOG=warn, fsync before 250. Postfix relay: stock defaults except no chroot "
+        f"and no DNS ({postfix_settings or 'not run'}); it fsyncs queue files too and logs every message "
+        "to a file. `last 1 %`: time from 99 % to 100 % of the messages received. `relay CPU`: CPU time "
+        "of the relay's whole process tree during the run. `host CPU busy`: over all CPUs, smtp-source "
+        "and smtp-sink included.",
+    ]
+    notes = [f"- {r.path}, {r.sessions} session(s): {n}" for r in results for n in r.notes]
+    if notes:
+        lines += ["", "Problems seen:", "", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=10000, help="messages per multi-session run")
+    parser.add_argument("--sessions", type=int, default=20, help="parallel sessions of the throughput runs")
+    parser.add_argument("--single-messages", type=int, help="messages per 1-session run (default: --messages)")
+    parser.add_argument("--size", type=int, default=10240, help="payload bytes per message")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds allowed per run")
+    parser.add_argument("--stall", type=float, default=20, help="give up after this long without progress")
+    parser.add_argument("--settle", type=float, default=1, help="seconds to wait for late duplicates")
+    parser.add_argument("--paths", default="direct,postfix,mxguard", help="which paths to run")
+    args = parser.parse_args()
+    args.single_messages = args.single_messages or args.messages
+
+    # SIGTERM unwinds like Ctrl-C, so every server is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    known = {cls.name: cls for cls in (Direct, PostfixRelay, Mxguard)}
+    paths = [known[p] for p in args.paths.split(",")]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    results, postfix_settings = [], ""
+    with tempfile.TemporaryDirectory(prefix="mxguard-bench-") as tmp:
+        os.chmod(tmp, 0o755)  # Postfix daemons run as the postfix user
+        for sessions in (args.sessions, 1):
+            for cls in paths:
+                relay = cls()
+                workdir = Path(tmp) / f"{relay.name}-{sessions}"
+                workdir.mkdir()
+                results.append(measure(relay, sessions, args, workdir))
+                if isinstance(relay, PostfixRelay):
+                    postfix_settings = relay.settings()
+    table = report(results, args, postfix_settings)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
