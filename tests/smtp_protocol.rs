@@ -22,11 +22,16 @@ fn setup(smtp_extra: &str) -> (tempfile::TempDir, Sink, Gateway) {
 
 /// EHLO, then MAIL and RCPT for one example.com recipient.
 fn open_transaction(port: u16) -> Raw {
+    open_transaction_with(port, "MAIL FROM:<a@sender.test>", "RCPT TO:<b@example.com>")
+}
+
+/// EHLO, then the given MAIL and RCPT commands, both accepted.
+fn open_transaction_with(port: u16, mail: &str, rcpt: &str) -> Raw {
     let (mut raw, greeting) = Raw::connect(port);
     assert!(greeting.starts_with("220 "), "{greeting}");
     assert!(raw.cmd("EHLO client.test").starts_with("250"));
-    assert!(raw.cmd("MAIL FROM:<a@sender.test>").starts_with("250 2.1.0"));
-    assert!(raw.cmd("RCPT TO:<b@example.com>").starts_with("250 2.1.5"));
+    assert!(raw.cmd(mail).starts_with("250 2.1.0"));
+    assert!(raw.cmd(rcpt).starts_with("250 2.1.5"));
     raw
 }
 
@@ -230,4 +235,20 @@ fn mail_before_helo_and_unknown_commands_are_refused() {
     assert!(raw.cmd("VRFY root").starts_with("502 5.5.1"));
     assert!(raw.cmd("QUIT").starts_with("221 2.0.0"));
     assert!(raw.closed());
+}
+
+#[test]
+fn dsn_and_body_parameters_are_carried_to_the_next_hop() {
+    let (_dir, sink, gw) = setup("");
+    let mut raw = open_transaction_with(
+        gw.port,
+        "MAIL FROM:<a@sender.test> BODY=8BITMIME RET=HDRS ENVID=QQ314159",
+        "RCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.com",
+    );
+    assert!(raw.cmd("DATA").starts_with("354"));
+    raw.send("Subject: dsn params\r\n\r\n8-bit body: é\r\n.\r\n".as_bytes());
+    assert!(raw.reply().starts_with("250 2.0.0"));
+    let got = sink.find("Subject: dsn params", WAIT).expect("delivered");
+    assert!(got.contains("X-Mail-Args: <a@sender.test> BODY=8BITMIME RET=HDRS ENVID=QQ314159"), "{got}");
+    assert!(got.contains("X-Rcpt-Args: <b@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.com"), "{got}");
 }
