@@ -6,6 +6,7 @@ use crate::config::ConfigHandle;
 use crate::control;
 use crate::delivery::Delivery;
 use crate::dns::Dns;
+use crate::events::{self, Events};
 use crate::pipeline::{FastQueue, Pipeline};
 use crate::smtp::server::Inbound;
 use crate::smtp::tls::TlsFiles;
@@ -23,8 +24,9 @@ pub struct Gateway {
 
 impl Gateway {
     /// Recover the queues and start every task. Returns once the gateway is
-    /// running; the listeners come up as the configuration asks.
-    pub fn start(config: ConfigHandle, pipeline: Pipeline) -> anyhow::Result<Gateway> {
+    /// running; the listeners come up as the configuration asks. Events go
+    /// to `events`.
+    pub fn start(config: ConfigHandle, pipeline: Pipeline, events: Events) -> anyhow::Result<Gateway> {
         let cfg = config.current();
         let queue_dir = PathBuf::from(&cfg.paths.queue_dir);
         let spool = Arc::new(
@@ -52,7 +54,7 @@ impl Gateway {
 
         let fast = Arc::new(FastQueue::new(config.clone(), spool.clone(), pipeline, delivery.clone(), fast_tx.clone()));
         let tls = TlsFiles::new(queue_dir.join("tls"));
-        let inbound = Arc::new(Inbound::new(config.clone(), spool.clone(), dns, tls, fast_tx.clone()));
+        let inbound = Arc::new(Inbound::new(config.clone(), spool.clone(), dns, tls, fast_tx.clone(), events));
         tokio::spawn(config.clone().watch_file());
         tokio::spawn(inbound.run_listeners());
         tokio::spawn(fast.run(fast_rx));
@@ -64,7 +66,9 @@ impl Gateway {
 
 /// Run the gateway until SIGTERM or Ctrl-C.
 pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
-    Gateway::start(config, Pipeline::default())?;
+    let (events, received) = Events::channel();
+    tokio::spawn(events::log_all(received));
+    Gateway::start(config, Pipeline::standard(events.clone()), events)?;
     tracing::info!("mxguard {} started", env!("CARGO_PKG_VERSION"));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

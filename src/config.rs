@@ -1,9 +1,14 @@
 //! Typed settings (SPEC defaults), validation that names key, value and what
 //! is allowed, and the live handle every component reads its snapshot from.
 
+mod blocking;
 mod handle;
 mod validate;
 
+pub use blocking::{
+    Action, Blocking, ContainerRule, DnsblRule, DnsblZone, EncryptedAction, EncryptedRule, FilenameRule, SenderRule,
+    SizeRule, SpamRule, SubjectRule, Unprocessable,
+};
 pub use handle::{ConfigHandle, load_file};
 pub use validate::{Problem, is_hostname, parse_host_port, parse_nameserver, validate};
 
@@ -21,6 +26,7 @@ pub struct Config {
     pub relay: Relay,
     pub dns: Dns,
     pub admin: Admin,
+    pub blocking: Blocking,
 }
 
 /// The inbound SMTP listener.
@@ -178,11 +184,6 @@ impl Config {
         let problems = validate(&config);
         if problems.is_empty() { Ok(config) } else { Err(problems) }
     }
-
-    /// The largest message accepted at SMTP, in bytes.
-    pub fn max_message_bytes(&self) -> usize {
-        usize::try_from(self.smtp.max_message_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
-    }
 }
 
 /// The machine's host name, the SPEC default for `smtp.hostname`.
@@ -218,6 +219,7 @@ mod tests {
         assert_eq!(shipped.relay, defaults.relay);
         assert_eq!(shipped.admin, defaults.admin);
         assert_eq!(shipped.paths, defaults.paths);
+        assert_eq!(shipped.blocking, defaults.blocking);
     }
 
     #[test]

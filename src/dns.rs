@@ -90,6 +90,16 @@ impl Dns {
         }
     }
 
+    /// The A records of `name` (DNSBL answers are IPv4 return codes);
+    /// empty when the name does not exist.
+    pub async fn ipv4(&self, config: &Config, name: &str) -> Result<Vec<std::net::Ipv4Addr>, DnsError> {
+        match self.resolver(config).ipv4_lookup(fqdn(name)).await {
+            Ok(answer) => Ok(answer.iter().map(|a| a.0).collect()),
+            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
+            Err(e) => Err(temporary(name, &e)),
+        }
+    }
+
     /// The client's PTR name, only if that name resolves back to `ip`
     /// (forward-confirmed reverse DNS), so a forged PTR cannot claim a
     /// listed domain.

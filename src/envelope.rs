@@ -20,6 +20,9 @@ pub struct Envelope {
     pub client_ip: String,
     /// The name the client gave in HELO/EHLO.
     pub helo: String,
+    /// The DNSBL zone that lists the client, when the DNSBL action let the
+    /// message in (log or forward) and the sender is not white-listed.
+    pub listed_by: Option<String>,
 }
 
 /// One recipient with its DSN parameters.

@@ -7,6 +7,8 @@ pub mod control;
 pub mod delivery;
 pub mod dns;
 pub mod envelope;
+pub mod events;
+pub mod mime;
 pub mod pipeline;
 pub mod policy;
 pub mod routing;

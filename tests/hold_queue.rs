@@ -9,7 +9,8 @@ use common::{Gateway, Sink, send, swaks, test_dir, wait_for};
 use mxguard::app::Gateway as InProcessGateway;
 use mxguard::config::{Config, ConfigHandle};
 use mxguard::envelope::{Envelope, Recipient};
-use mxguard::pipeline::{Pipeline, Step, Verdict};
+use mxguard::events::Events;
+use mxguard::pipeline::{Pipeline, Step, Verdict, Work};
 use mxguard::spool::queue_file::QueuedMessage;
 use mxguard::spool::{Queue, Spool, unix_now};
 use std::path::Path;
@@ -25,10 +26,10 @@ impl Step for CrashOn {
         "crash-on-subject"
     }
 
-    fn apply(&self, msg: &mut QueuedMessage) -> Verdict {
+    fn apply(&self, work: &mut Work<'_>) -> Verdict {
         let needle = format!("Subject: {}", self.0);
-        if msg.content.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-            panic!("decoder bug triggered by {}", msg.id);
+        if work.msg.content.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            panic!("decoder bug triggered by {}", work.msg.id);
         }
         Verdict::Continue
     }
@@ -50,9 +51,9 @@ async fn a_message_that_crashes_processing_three_times_is_held() {
         sink.port
     ))
     .unwrap();
-    let gateway =
-        InProcessGateway::start(ConfigHandle::new(config, None), Pipeline::new(vec![Box::new(CrashOn("poison"))]))
-            .unwrap();
+    let (events, _received) = Events::channel();
+    let pipeline = Pipeline::new(vec![Box::new(CrashOn("poison"))]);
+    let gateway = InProcessGateway::start(ConfigHandle::new(config, None), pipeline, events).unwrap();
     assert!(common::wait_port(port, WAIT));
     let sent = tokio::task::spawn_blocking(move || {
         send(port, "a@sender.test", "b@example.com", "poison") && send(port, "a@sender.test", "b@example.com", "fine")

@@ -21,7 +21,8 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(key: impl Into<String>, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
+    /// A problem with `key`, showing `value` and what is `allowed`.
+    pub(super) fn new(key: impl Into<String>, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
         Problem { key: key.into(), value: value.to_string(), allowed: allowed.into() }
     }
 
@@ -55,6 +56,7 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_relay(c, &mut p);
     check_dns(c, &mut p);
     check_ports(c, &mut p);
+    super::blocking::check(&c.blocking, &mut p);
     if c.paths.queue_dir.trim().is_empty() {
         p.push(Problem::new("paths.queue_dir", "", "a directory path"));
     }
@@ -64,7 +66,8 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     p
 }
 
-fn range<T: PartialOrd + fmt::Display + Copy>(p: &mut Vec<Problem>, key: &str, v: T, lo: T, hi: T) {
+/// Refuse `v` outside `lo..=hi`.
+pub(super) fn range<T: PartialOrd + fmt::Display + Copy>(p: &mut Vec<Problem>, key: &str, v: T, lo: T, hi: T) {
     if v < lo || v > hi {
         p.push(Problem::new(key, v, format!("a number from {lo} to {hi}")));
     }

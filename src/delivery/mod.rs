@@ -188,6 +188,24 @@ impl Delivery {
         self.spool.set_next_try(&msg.id, next)
     }
 
+    /// Return `msg` to its sender for all its recipients because the policy
+    /// refused it (`reason`), and remove it from `queue`.
+    pub fn refuse(&self, queue: Queue, msg: &QueuedMessage, reason: &str) -> std::io::Result<()> {
+        let failed: Vec<FailedRecipient> = msg
+            .envelope
+            .recipients
+            .iter()
+            .map(|r| FailedRecipient {
+                recipient: r.clone(),
+                status: "5.6.0".into(),
+                diagnostic: format!("550 5.6.0 {reason}"),
+                remote: None,
+            })
+            .collect();
+        self.bounce(&self.config.current(), msg, &failed)?;
+        self.spool.remove(queue, &msg.id)
+    }
+
     /// Return `msg` to its sender for the `failed` recipients (if it has a
     /// sender and they asked for failure notices).
     pub fn bounce(&self, config: &Config, msg: &QueuedMessage, failed: &[FailedRecipient]) -> std::io::Result<()> {

@@ -1,6 +1,238 @@
-//! Policy rules. Connection and envelope rules live here now; the content
-//! blocking rules of SPEC §4 join them as one file each.
+//! Policy rules. Connection and envelope rules (relay, characters, size,
+//! DNSBL) are applied by the SMTP session; the content rules of SPEC §4
+//! run in the fast queue through [`evaluate`], which knows their order.
+//! One file per rule.
 
 pub mod chars;
+pub mod container;
+pub mod dnsbl;
+pub mod encrypted;
+pub mod filename;
 pub mod hosts;
 pub mod relay;
+pub mod sender;
+pub mod size;
+pub mod spam;
+pub mod subject;
+
+use crate::config::{Action, Config, EncryptedAction, Unprocessable};
+use crate::mime::Decomposition;
+use crate::mime::limits::LimitHit;
+use crate::mime::rebuild::Deletions;
+use std::fmt;
+
+/// Something a rule found in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The subject matched a listed phrase.
+    Subject { pattern: String },
+    /// The envelope or header sender matched an entry.
+    Sender { address: String, entry: String },
+    /// The client is on a DNSBL (found at connect, action log or forward).
+    SpamList { zone: String },
+    /// An attachment or container member has a blocked name.
+    FileName { path: String, name: String, pattern: String },
+    /// Decomposition broke a container limit.
+    ContainerLimit { path: String, hit: LimitHit },
+    /// A password-protected archive or document.
+    Encrypted { path: String, name: String },
+    /// The message cannot be taken apart.
+    Unprocessable { path: String, why: String },
+    /// The heuristic spam score reached the threshold.
+    Spam { percent: u8, rules: Vec<String> },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::Subject { pattern } => write!(f, "subject blocked (matches {pattern:?})"),
+            Finding::Sender { address, entry } => write!(f, "sender blocked ({address} matches {entry})"),
+            Finding::SpamList { zone } => write!(f, "spam list: client listed by {zone}"),
+            Finding::FileName { path, name, pattern } => {
+                write!(f, "attachment deleted: {name} at {path} (file name matches {pattern})")
+            }
+            Finding::ContainerLimit { path, hit } => write!(f, "container violation at {path}: {}", hit.describe()),
+            Finding::Encrypted { path, name } => write!(f, "encrypted container {name} at {path}"),
+            Finding::Unprocessable { path, why } => write!(f, "cannot be processed ({why}) at {path}"),
+            Finding::Spam { percent, rules } => {
+                write!(f, "heuristic spam detection: score {percent}% ({})", rules.join(", "))
+            }
+        }
+    }
+}
+
+/// What was done about a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handling {
+    Dropped,
+    Logged,
+    Forwarded(String),
+    /// The part was removed (and replaced, if so configured).
+    Deleted,
+    Bounced,
+    Held,
+    /// Delivered unchanged as the policy says.
+    Delivered,
+    /// The subject was tagged.
+    Tagged,
+}
+
+impl fmt::Display for Handling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Handling::Dropped => f.write_str("dropped"),
+            Handling::Logged => f.write_str("logged"),
+            Handling::Forwarded(to) => write!(f, "forwarded to <{to}>"),
+            Handling::Deleted => f.write_str("deleted"),
+            Handling::Bounced => f.write_str("bounced"),
+            Handling::Held => f.write_str("held"),
+            Handling::Delivered => f.write_str("delivered"),
+            Handling::Tagged => f.write_str("subject tagged"),
+        }
+    }
+}
+
+/// What becomes of the message as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Disposition {
+    #[default]
+    Deliver,
+    Drop,
+    /// Deliver the original to `to` instead, with `subject` if not empty.
+    Forward {
+        to: String,
+        subject: String,
+    },
+    Bounce,
+    Hold,
+}
+
+/// The policy's verdict on one message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// Everything that matched, in rule order, with what was done.
+    pub findings: Vec<(Finding, Handling)>,
+    pub disposition: Disposition,
+    /// Parts to remove, with the text of their stand-in.
+    pub deletions: Deletions,
+    /// New subject prefix (heuristic spam).
+    pub subject_tag: Option<String>,
+}
+
+impl Decision {
+    fn stop(&mut self, finding: Finding, handling: Handling, disposition: Disposition) {
+        self.findings.push((finding, handling));
+        self.disposition = disposition;
+    }
+
+    fn stopped(&self) -> bool {
+        self.disposition != Disposition::Deliver
+    }
+
+    /// Apply a drop / log / forward action for a message-level finding.
+    fn act(&mut self, finding: Finding, action: Action, to: &str, subject: &str) {
+        match action {
+            Action::Drop => self.stop(finding, Handling::Dropped, Disposition::Drop),
+            Action::Log => self.findings.push((finding, Handling::Logged)),
+            Action::Forward => self.stop(
+                finding,
+                Handling::Forwarded(to.to_string()),
+                Disposition::Forward { to: to.to_string(), subject: subject.to_string() },
+            ),
+        }
+    }
+}
+
+/// What the content rules look at.
+pub struct Input<'a> {
+    /// Envelope sender (empty for bounces).
+    pub sender: &'a str,
+    /// Addresses in the header `From:`.
+    pub header_from: Vec<String>,
+    /// The decoded subject.
+    pub subject: &'a str,
+    /// The DNSBL zone listing the client, when that was decided at connect
+    /// and the action lets the message through.
+    pub listed_by: Option<&'a str>,
+    pub parts: &'a Decomposition,
+    /// The parsed message, for the spam scorer.
+    pub message: Option<&'a mail_parser::Message<'a>>,
+    pub spam_rules: &'a spam::SpamRules,
+}
+
+/// Run the content rules in SPEC order; the first rule that stops the
+/// message (drop, forward, bounce, hold) decides, rules that only log go on.
+pub fn evaluate(config: &Config, input: &Input<'_>) -> Decision {
+    let b = &config.blocking;
+    let mut d = Decision::default();
+    if let Some(pattern) = subject::check(&b.subject, input.subject) {
+        let finding = Finding::Subject { pattern: pattern.to_string() };
+        d.act(finding, b.subject.action, &b.subject.forward_to, &b.subject.forward_subject);
+    }
+    let mut senders: Vec<&str> = vec![input.sender];
+    senders.extend(input.header_from.iter().map(String::as_str));
+    if let (false, Some((address, entry))) = (d.stopped(), sender::check(&b.sender, &senders)) {
+        let finding = Finding::Sender { address: address.to_string(), entry: entry.to_string() };
+        d.act(finding, b.sender.action, &b.sender.forward_to, &b.sender.forward_subject);
+    }
+    if let (false, Some(zone)) = (d.stopped(), input.listed_by) {
+        let finding = Finding::SpamList { zone: zone.to_string() };
+        d.act(finding, b.dnsbl.action, &b.dnsbl.forward_to, &b.dnsbl.forward_subject);
+    }
+    if d.stopped() {
+        return d;
+    }
+    if let Some((path, hit)) = input.parts.violation.as_ref() {
+        let finding = Finding::ContainerLimit { path: path.clone(), hit: *hit };
+        match container::check(&b.container, input.parts) {
+            Some(_) => return stop(d, finding, Handling::Dropped, Disposition::Drop),
+            None => d.findings.push((finding, Handling::Logged)),
+        }
+    }
+    if let Some((path, why)) = input.parts.unprocessable.as_ref() {
+        let finding = Finding::Unprocessable { path: path.clone(), why: why.clone() };
+        match b.unprocessable {
+            Unprocessable::Deliver => d.findings.push((finding, Handling::Delivered)),
+            Unprocessable::Drop => return stop(d, finding, Handling::Dropped, Disposition::Drop),
+            Unprocessable::Bounce => return stop(d, finding, Handling::Bounced, Disposition::Bounce),
+            Unprocessable::Hold => return stop(d, finding, Handling::Held, Disposition::Hold),
+        }
+    }
+    let all = input.parts.all();
+    for blocked in filename::check(&b.filename, &all) {
+        d.deletions.insert(blocked.path.clone(), b.filename.replacement_text.clone());
+        let finding = Finding::FileName { path: blocked.path, name: blocked.name, pattern: blocked.pattern };
+        d.findings.push((finding, Handling::Deleted));
+    }
+    for part in encrypted::check(&input.parts.parts) {
+        let name = part.names.first().cloned().unwrap_or_else(|| part.path.clone());
+        let finding = Finding::Encrypted { path: part.path.clone(), name };
+        let e = &b.encrypted;
+        match e.action {
+            EncryptedAction::Delete => {
+                d.deletions.insert(part.path.clone(), e.replacement_text.clone());
+                d.findings.push((finding, Handling::Deleted));
+            }
+            EncryptedAction::Drop => return stop(d, finding, Handling::Dropped, Disposition::Drop),
+            EncryptedAction::Log => d.findings.push((finding, Handling::Logged)),
+            EncryptedAction::Forward => {
+                let to = e.forward_to.clone();
+                let disposition = Disposition::Forward { to: to.clone(), subject: e.forward_subject.clone() };
+                return stop(d, finding, Handling::Forwarded(to), disposition);
+            }
+        }
+    }
+    if let (true, Some(message)) = (b.spam.enabled && !dnsbl::whitelisted(&b.dnsbl, input.sender), input.message) {
+        let score = spam::score(input.spam_rules, message);
+        if spam::is_spam(&score, b.spam.sensitivity) {
+            d.subject_tag = Some(b.spam.subject_tag.clone());
+            d.findings.push((Finding::Spam { percent: score.percent, rules: score.hits }, Handling::Tagged));
+        }
+    }
+    d
+}
+
+fn stop(mut d: Decision, finding: Finding, handling: Handling, disposition: Disposition) -> Decision {
+    d.stop(finding, handling, disposition);
+    d
+}

@@ -8,6 +8,8 @@ use super::session::{Action, Completion, MAX_COMMAND_LINE, Session};
 use super::tls::TlsFiles;
 use crate::config::{Config, ConfigHandle};
 use crate::dns::Dns;
+use crate::events::Events;
+use crate::policy::dnsbl::{self, Listing};
 use crate::policy::hosts::Client;
 use crate::policy::relay;
 use crate::spool::queue_file::QueuedMessage;
@@ -37,9 +39,13 @@ pub struct Inbound {
     pub tls: TlsFiles,
     /// New message IDs for the fast-queue workers.
     pub fast: mpsc::UnboundedSender<String>,
+    pub events: Events,
     active: AtomicUsize,
     freed: Notify,
 }
+
+/// A DNSBL lookup started at connect, awaited before the first `MAIL FROM`.
+type PendingListing = Option<JoinHandle<Option<Listing>>>;
 
 impl Inbound {
     /// Shared state for the listeners.
@@ -49,8 +55,9 @@ impl Inbound {
         dns: Arc<Dns>,
         tls: TlsFiles,
         fast: mpsc::UnboundedSender<String>,
+        events: Events,
     ) -> Inbound {
-        Inbound { config, spool, dns, tls, fast, active: AtomicUsize::new(0), freed: Notify::new() }
+        Inbound { config, spool, dns, tls, fast, events, active: AtomicUsize::new(0), freed: Notify::new() }
     }
 
     /// Keep one listener per `smtp.listen` address, following config
@@ -121,6 +128,10 @@ impl Inbound {
         let verified_name =
             if relay::needs_client_name(&config) { self.dns.verified_ptr(&config, peer.ip()).await } else { None };
         let client = Client { ip: peer.ip(), verified_name };
+        let mut listing: PendingListing = config.blocking.dnsbl.enabled.then(|| {
+            let (dns, config) = (self.dns.clone(), config.clone());
+            tokio::spawn(async move { dnsbl::lookup(&dns, &config, peer.ip()).await })
+        });
         let acceptor = self.tls.acceptor(&config);
         let mut session = Session::new(config.clone(), client, acceptor.is_some());
         let mut reader = BufReader::new(stream);
@@ -132,7 +143,7 @@ impl Inbound {
             }
             action => push_reply(&mut out, action),
         }
-        match self.converse(&mut reader, &mut session, &config, out).await {
+        match self.converse(&mut reader, &mut session, &config, &mut listing, out).await {
             Outcome::Closed => {}
             Outcome::StartTls => {
                 // Dropping the reader's buffer discards anything the client
@@ -145,7 +156,7 @@ impl Inbound {
                 };
                 session.tls_started();
                 let mut reader = BufReader::new(tls);
-                let _ = self.converse(&mut reader, &mut session, &config, Vec::new()).await;
+                let _ = self.converse(&mut reader, &mut session, &config, &mut listing, Vec::new()).await;
             }
         }
     }
@@ -157,6 +168,7 @@ impl Inbound {
         reader: &mut BufReader<S>,
         session: &mut Session,
         config: &Config,
+        listing: &mut PendingListing,
         mut out: Vec<u8>,
     ) -> Outcome {
         loop {
@@ -171,7 +183,18 @@ impl Inbound {
                 }
                 Ok(Err(_) | Ok(Line::Eof)) => return Outcome::Closed,
                 Ok(Ok(Line::TooLong)) => session.line_too_long(),
-                Ok(Ok(Line::Text(line))) => session.command(&line),
+                Ok(Ok(Line::Text(line))) => {
+                    if line.get(..4).is_some_and(|verb| verb.eq_ignore_ascii_case(b"MAIL"))
+                        && let Some(lookup) = listing.take()
+                    {
+                        session.set_listing(lookup.await.ok().flatten());
+                    }
+                    let action = session.command(&line);
+                    for event in session.take_events() {
+                        self.events.emit(event);
+                    }
+                    action
+                }
             };
             let completion = match line {
                 Action::Reply(r) => {

@@ -6,10 +6,12 @@
 use super::command::{self, Command, Mailbox, Param, ParseError, Path};
 use super::data::{BodyWriter, DotDecoder, Violation};
 use super::reply::Reply;
-use crate::config::Config;
+use crate::config::{Action as DnsblAction, Config};
 use crate::envelope::{Envelope, Recipient};
+use crate::events::Event;
+use crate::policy::dnsbl::{self, Listing};
 use crate::policy::hosts::Client;
-use crate::policy::{chars, relay};
+use crate::policy::{chars, relay, size};
 use std::sync::Arc;
 
 /// RFC 5321 §4.5.3.1.8: at least 100; the issue asks for 1000.
@@ -80,12 +82,38 @@ pub struct Session {
     esmtp: bool,
     tx: Option<Transaction>,
     errors: u32,
+    /// The DNSBL that lists the client, once the lookup finished.
+    listing: Option<Listing>,
+    /// Events for the I/O layer to send on.
+    events: Vec<Event>,
 }
 
 impl Session {
     /// A session for `client` under one configuration snapshot.
     pub fn new(config: Arc<Config>, client: Client, tls_available: bool) -> Session {
-        Session { config, client, tls_available, tls_active: false, helo: None, esmtp: false, tx: None, errors: 0 }
+        Session {
+            config,
+            client,
+            tls_available,
+            tls_active: false,
+            helo: None,
+            esmtp: false,
+            tx: None,
+            errors: 0,
+            listing: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// The result of the DNSBL lookup started at connect; must be given
+    /// before `MAIL FROM` is handled.
+    pub fn set_listing(&mut self, listing: Option<Listing>) {
+        self.listing = listing;
+    }
+
+    /// Events produced since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
     }
 
     fn hostname(&self) -> &str {
@@ -172,7 +200,7 @@ impl Session {
         let mut lines = vec![
             self.hostname().to_string(),
             "PIPELINING".into(),
-            format!("SIZE {}", self.config.max_message_bytes()),
+            format!("SIZE {}", size::limit(&self.config)),
             "8BITMIME".into(),
             "ENHANCEDSTATUSCODES".into(),
         ];
@@ -215,11 +243,14 @@ impl Session {
             helo: self.helo.clone().unwrap_or_default(),
             ..Envelope::default()
         };
+        if let Some(refusal) = self.dnsbl_decision(&mut env) {
+            return refusal;
+        }
         for (key, value) in params {
             let value = value.unwrap_or_default();
             match key.as_str() {
                 "SIZE" => match value.parse::<u64>() {
-                    Ok(n) if n > self.config.max_message_bytes() as u64 => {
+                    Ok(n) if n > size::limit(&self.config) as u64 => {
                         return Action::Reply(Reply::new(
                             552,
                             "5.3.4",
@@ -254,6 +285,32 @@ impl Session {
         }
         self.tx = Some(Transaction { envelope: env, content: Content::None });
         Action::Reply(Reply::new(250, "2.1.0", "Ok"))
+    }
+
+    /// SPEC §4: a listed client is refused (`drop`) or its message marked
+    /// for the pipeline (`log`, `forward`), unless the sender is on the
+    /// anti-spam white list.
+    fn dnsbl_decision(&mut self, env: &mut Envelope) -> Option<Action> {
+        let listing = self.listing.as_ref()?;
+        let rule = &self.config.blocking.dnsbl;
+        if dnsbl::whitelisted(rule, &env.sender) {
+            return None;
+        }
+        if rule.action != DnsblAction::Drop {
+            env.listed_by = Some(listing.zone.clone());
+            return None;
+        }
+        let (ip, zone) = (self.client.ip, listing.zone.clone());
+        self.events.push(Event::SpamListRefused {
+            client_ip: ip.to_string(),
+            sender: env.sender.clone(),
+            zone: zone.clone(),
+        });
+        Some(self.error(Reply::new(
+            554,
+            "5.7.1",
+            format!("Service unavailable; client host [{ip}] blocked using {zone}"),
+        )))
     }
 
     fn rcpt(&mut self, mut path: Mailbox, params: Vec<Param>) -> Action {
@@ -306,7 +363,7 @@ impl Session {
     }
 
     fn data(&mut self) -> Action {
-        let max = self.config.max_message_bytes();
+        let max = size::limit(&self.config);
         match self.tx.as_mut() {
             None => self.error(Reply::new(503, "5.5.1", "Error: need MAIL command")),
             Some(tx) if tx.envelope.recipients.is_empty() => {
@@ -340,7 +397,7 @@ impl Session {
     }
 
     fn bdat(&mut self, size: u64, last: bool) -> Action {
-        let max = self.config.max_message_bytes();
+        let max = size::limit(&self.config);
         let refusal = match self.tx.as_ref() {
             None => Some(Reply::new(503, "5.5.1", "Error: need MAIL command")),
             Some(t) if t.envelope.recipients.is_empty() => Some(Reply::new(503, "5.5.1", "Error: need RCPT command")),
@@ -652,6 +709,28 @@ mod tests {
             s.chunk_input(content);
             assert!(matches!(s.chunk_end(size), Completion::Reply(r) if r.code == 554 && r.status == Some(status)));
         }
+    }
+
+    #[test]
+    fn dnsbl_listing_refuses_at_mail_unless_white_listed() {
+        let listing = Some(Listing { zone: "bl.test".into(), code: "127.0.0.2".parse().unwrap() });
+        let mut s = session_with(|c| c.blocking.dnsbl.whitelist = vec!["@friend.test".into()]);
+        s.set_listing(listing.clone());
+        let Action::Reply(r) = s.command(b"MAIL FROM:<a@b.test>") else { panic!() };
+        assert_eq!((r.code, r.status), (554, Some("5.7.1")));
+        assert!(r.to_string().contains("blocked using bl.test"));
+        assert!(matches!(s.take_events().as_slice(), [Event::SpamListRefused { zone, .. }] if zone == "bl.test"));
+        assert_eq!(code(s.command(b"MAIL FROM:<pal@friend.test>")).0, 250, "white-listed senders pass");
+        assert!(s.take_events().is_empty());
+
+        let mut logging = session_with(|c| c.blocking.dnsbl.action = DnsblAction::Log);
+        logging.set_listing(listing);
+        logging.command(b"MAIL FROM:<a@b.test>");
+        logging.command(b"RCPT TO:<b@example.com>");
+        logging.command(b"DATA");
+        logging.data_input(b"Subject: x\r\n\r\nhi\r\n.\r\n");
+        let (env, _) = queued(logging.data_end());
+        assert_eq!(env.listed_by.as_deref(), Some("bl.test"), "logged listings travel with the message");
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub fn header_bytes(m: &QueuedMessage) -> Vec<u8> {
     }
     field("client", &e.client_ip);
     field("helo", &e.helo);
+    if let Some(zone) = &e.listed_by {
+        field("listed-by", zone);
+    }
     if !m.reason.is_empty() {
         field("reason", &m.reason);
     }
@@ -113,6 +116,7 @@ pub fn parse(bytes: &[u8]) -> io::Result<Header> {
             "smtputf8" => e.smtputf8 = true,
             "client" => e.client_ip = value.to_string(),
             "helo" => e.helo = value.to_string(),
+            "listed-by" => e.listed_by = Some(value.to_string()),
             "reason" => m.reason = value.to_string(),
             "unscanned" => m.unscanned = true,
             "rcpt" => {
@@ -158,6 +162,7 @@ mod tests {
                 smtputf8: false,
                 client_ip: "192.0.2.1".into(),
                 helo: "client.example".into(),
+                listed_by: Some("bl.example.org".into()),
             },
             attempts: 2,
             reason: "crashed\nthree times".into(),

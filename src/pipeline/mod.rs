@@ -1,11 +1,19 @@
 //! The fast queue: every accepted message goes through the processing
-//! steps (decompose, block, scan, act — added by later components) and then
-//! to delivery. This is the only place that knows that order. Processing
-//! runs on the blocking pool, a panic is caught and counted as a crash
-//! attempt, and a message that crashed processing three times is held.
+//! steps — decompose, block, (scan), rewrite — and then to delivery.
+//! [`Pipeline::standard`] is the only place that knows that order.
+//! Processing runs on the blocking pool, a panic is caught and counted as
+//! a crash attempt, and a message that crashed processing three times is
+//! held.
 
-use crate::config::ConfigHandle;
+mod block;
+mod decompose;
+mod rewrite;
+
+use crate::config::{Config, ConfigHandle};
 use crate::delivery::Delivery;
+use crate::events::Events;
+use crate::mime::Decomposition;
+use crate::policy::Decision;
 use crate::spool::queue_file::QueuedMessage;
 use crate::spool::{MAX_ATTEMPTS, Queue, Spool};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,14 +33,28 @@ pub enum Verdict {
     Hold(String),
     /// Stop and discard the message (counted as dropped).
     Drop(String),
+    /// Stop, return the message to its sender with a DSN, and discard it.
+    Bounce(String),
+}
+
+/// One message on its way through the steps: what each step learns is
+/// left here for the next.
+pub struct Work<'a> {
+    /// The configuration snapshot for this whole message.
+    pub config: &'a Config,
+    pub msg: &'a mut QueuedMessage,
+    /// The message taken apart (by the decompose step).
+    pub parts: Option<Decomposition>,
+    /// What the policy decided so far (deletions accumulate over steps).
+    pub decision: Decision,
 }
 
 /// One processing stage between the fast queue and delivery.
 pub trait Step: Send + Sync {
     /// Name for logs.
     fn name(&self) -> &'static str;
-    /// Examine and possibly rewrite `msg`.
-    fn apply(&self, msg: &mut QueuedMessage) -> Verdict;
+    /// Examine the message, add to what is known, possibly rewrite it.
+    fn apply(&self, work: &mut Work<'_>) -> Verdict;
 }
 
 /// The ordered processing steps.
@@ -47,13 +69,24 @@ impl Pipeline {
         Pipeline { steps }
     }
 
+    /// The gateway's processing, in SPEC §1 order: take the message apart,
+    /// apply the blocking policy, then put it back together.
+    pub fn standard(events: Events) -> Pipeline {
+        Pipeline::new(vec![
+            Box::new(decompose::Decompose),
+            Box::new(block::Block::new(events)),
+            Box::new(rewrite::Rewrite),
+        ])
+    }
+
     /// Run every step until one stops the message.
-    pub fn run(&self, msg: &mut QueuedMessage) -> Verdict {
+    pub fn run(&self, config: &Config, msg: &mut QueuedMessage) -> Verdict {
+        let mut work = Work { config, msg, parts: None, decision: Decision::default() };
         for step in &self.steps {
-            match step.apply(msg) {
+            match step.apply(&mut work) {
                 Verdict::Continue => {}
                 stop => {
-                    tracing::info!(id = %msg.id, step = step.name(), "processing stopped: {stop:?}");
+                    tracing::info!(id = %work.msg.id, step = step.name(), "processing stopped: {stop:?}");
                     return stop;
                 }
             }
@@ -65,6 +98,8 @@ impl Pipeline {
 /// What processing made of a fast-queue message.
 enum Processed {
     Deliver(Box<QueuedMessage>),
+    /// Return to the sender, then remove.
+    Bounce(Box<QueuedMessage>, String),
     /// Held, dropped or gone: nothing more to do.
     Finished,
     /// Crashed but not yet three times: process again.
@@ -110,10 +145,12 @@ impl FastQueue {
         self.wait_while_paused().await;
         let me_spool = self.spool.clone();
         let pipeline = self.pipeline.clone();
+        let config = self.config.current();
         let task_id = id.clone();
-        let processed = tokio::task::spawn_blocking(move || process(&me_spool, &pipeline, &task_id)).await;
+        let processed = tokio::task::spawn_blocking(move || process(&me_spool, &pipeline, &config, &task_id)).await;
         match processed {
             Ok(Processed::Deliver(msg)) => self.deliver(*msg).await,
+            Ok(Processed::Bounce(msg, reason)) => self.bounce(*msg, reason).await,
             Ok(Processed::Finished) => {}
             Ok(Processed::Again) | Err(_) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -128,6 +165,18 @@ impl FastQueue {
             if changes.changed().await.is_err() {
                 return;
             }
+        }
+    }
+
+    /// Return a message the policy refused to its sender, then drop it.
+    async fn bounce(&self, msg: QueuedMessage, reason: String) {
+        let delivery = self.delivery.clone();
+        let id = msg.id.clone();
+        let done = tokio::task::spawn_blocking(move || delivery.refuse(Queue::Fast, &msg, &reason)).await;
+        if !matches!(done, Ok(Ok(()))) {
+            tracing::error!(%id, "could not return the message to its sender: {done:?}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = self.requeue.send(id);
         }
     }
 
@@ -150,7 +199,7 @@ impl FastQueue {
 
 /// Load, count the attempt, run the steps with panics caught, and act on
 /// the verdict. Blocking: runs on the blocking pool.
-fn process(spool: &Spool, pipeline: &Pipeline, id: &str) -> Processed {
+fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str) -> Processed {
     let mut msg = match spool.load(Queue::Fast, id) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Processed::Finished,
@@ -172,7 +221,7 @@ fn process(spool: &Spool, pipeline: &Pipeline, id: &str) -> Processed {
             return Processed::Again;
         }
     };
-    match catch_unwind(AssertUnwindSafe(|| pipeline.run(&mut msg))) {
+    match catch_unwind(AssertUnwindSafe(|| pipeline.run(config, &mut msg))) {
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -193,6 +242,7 @@ fn process(spool: &Spool, pipeline: &Pipeline, id: &str) -> Processed {
             match verdict {
                 Verdict::Continue => Processed::Deliver(Box::new(msg)),
                 Verdict::Hold(reason) => hold(spool, id, &reason),
+                Verdict::Bounce(reason) => Processed::Bounce(Box::new(msg), reason),
                 Verdict::Drop(reason) => {
                     tracing::info!(%id, "dropped: {reason}");
                     if let Err(e) = spool.remove(Queue::Fast, id) {

@@ -1,0 +1,73 @@
+//! Everything the gateway decides becomes a typed event sent through one
+//! channel, so the store, counters, reports and notifications (later
+//! components) all read the same stream. Sending never waits: the SMTP
+//! path and the workers only hand an event over.
+
+use crate::policy::{Finding, Handling};
+use std::fmt;
+use tokio::sync::mpsc;
+
+/// Which message an event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessageRef {
+    /// The queue ID (the SMTP ID given in `250 ... queued as`).
+    pub id: String,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub client_ip: String,
+}
+
+/// One event of SPEC §10's catalogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A blocking rule matched a message, and what was done about it.
+    Blocking { message: MessageRef, finding: Finding, handling: Handling },
+    /// A client was refused at `MAIL FROM` because a DNSBL lists it.
+    SpamListRefused { client_ip: String, sender: String, zone: String },
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Blocking { message: m, finding, handling } => write!(
+                f,
+                "{finding}: {handling} (id {}, from <{}>, to {}, subject {:?}, client {})",
+                m.id,
+                m.sender,
+                m.recipients.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(","),
+                m.subject,
+                m.client_ip
+            ),
+            Event::SpamListRefused { client_ip, sender, zone } => {
+                write!(f, "spam list block: {client_ip} is listed by {zone}; refused <{sender}> at SMTP")
+            }
+        }
+    }
+}
+
+/// The sending side of the event channel; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Events {
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl Events {
+    /// A channel: events sent through the handle arrive at the receiver.
+    pub fn channel() -> (Events, mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Events { tx }, rx)
+    }
+
+    /// Hand an event over (dropped only if nothing receives any more).
+    pub fn emit(&self, event: Event) {
+        let _ = self.tx.send(event);
+    }
+}
+
+/// Write every event to the log until the channel closes.
+pub async fn log_all(mut rx: mpsc::UnboundedReceiver<Event>) {
+    while let Some(event) = rx.recv().await {
+        tracing::info!(target: "mxguard::event", "{event}");
+    }
+}

@@ -1,0 +1,271 @@
+//! Taking a message apart (SPEC §5): MIME leaves found with mail-parser,
+//! nested messages and containers opened by content, every file recorded
+//! with the path, names and type it claims and has. One [`Budget`] covers
+//! the whole message; the first limit hit or undecodable container stops
+//! the work and is reported, since the policy then decides for the whole
+//! message.
+
+use super::containers::{self, Kind, OpenError, inline, pdf};
+use super::detect::{FileType, detect};
+use super::limits::{Budget, LimitHit};
+use crate::config::ContainerRule;
+use mail_parser::{Encoding, MessageParser, MimeHeaders, PartType};
+use std::ops::Range;
+use std::time::Duration;
+
+/// Where a part's bytes sit in its parent, for putting the message back
+/// together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A MIME body part: its header block (with the blank line) and body
+    /// within the parent message's bytes.
+    Mime { header: Range<usize>, body: Range<usize>, encoded: bool },
+    /// Member number `n` of the parent container.
+    Member(usize),
+}
+
+/// What a part was opened as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// A nested `message/rfc822`: its children are MIME parts.
+    Message,
+    Archive(Kind),
+}
+
+/// One file of the message: a MIME leaf or a container member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// E.g. `2/1:invoice.zip/docs/a.exe`.
+    pub path: String,
+    /// Every name the part claims (`filename`, `name`, member path).
+    pub names: Vec<String>,
+    /// The declared MIME type, lower case; empty inside archives.
+    pub declared_type: String,
+    pub detected: FileType,
+    /// The decoded bytes (empty for an encrypted member).
+    pub data: Vec<u8>,
+    /// 0 for the message's own parts, +1 per container or nested message.
+    pub depth: usize,
+    pub origin: Origin,
+    pub holds: Option<Holds>,
+    pub children: Vec<Part>,
+    /// Locked by a password: the part itself, or something inside it.
+    pub encrypted: bool,
+}
+
+/// A message taken apart.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decomposition {
+    /// The message's own MIME leaves, each the root of its subtree.
+    pub parts: Vec<Part>,
+    /// The first decomposition limit hit, and where.
+    pub violation: Option<(String, LimitHit)>,
+    /// Why the message cannot be processed, and where.
+    pub unprocessable: Option<(String, String)>,
+}
+
+impl Decomposition {
+    /// Every part, parents before their children.
+    pub fn all(&self) -> Vec<&Part> {
+        let mut out = Vec::new();
+        let mut stack: Vec<&Part> = self.parts.iter().rev().collect();
+        while let Some(p) = stack.pop() {
+            out.push(p);
+            stack.extend(p.children.iter().rev());
+        }
+        out
+    }
+}
+
+/// Take `raw` apart within the limits of `rule`.
+pub fn decompose(raw: &[u8], rule: &ContainerRule) -> Decomposition {
+    let budget = Budget::new(
+        rule.max_extract_mb.saturating_mul(1024 * 1024),
+        rule.max_depth,
+        rule.max_files,
+        rule.max_ratio,
+        Duration::from_secs(rule.max_seconds),
+    );
+    let mut d = Decomposer { budget, result: Decomposition::default() };
+    d.result.parts = d.message(raw, "", 0);
+    d.result
+}
+
+struct Decomposer {
+    budget: Budget,
+    result: Decomposition,
+}
+
+impl Decomposer {
+    fn stopped(&self) -> bool {
+        self.result.violation.is_some() || self.result.unprocessable.is_some()
+    }
+
+    fn limit(&mut self, path: &str, hit: LimitHit) {
+        self.result.violation.get_or_insert((path.to_string(), hit));
+    }
+
+    fn unprocessable(&mut self, path: &str, why: String) {
+        self.result.unprocessable.get_or_insert((path.to_string(), why));
+    }
+
+    /// The leaves of the message in `raw`; their paths start with `prefix`.
+    fn message(&mut self, raw: &[u8], prefix: &str, depth: usize) -> Vec<Part> {
+        let Some(message) = MessageParser::default().parse(raw) else {
+            self.unprocessable(prefix, "not a MIME message".into());
+            return Vec::new();
+        };
+        let mut leaves = Vec::new();
+        let mut pending = vec![(0u32, String::new())];
+        while let Some((id, number)) = pending.pop() {
+            let Some(part) = message.parts.get(id as usize) else { continue };
+            if let PartType::Multipart(children) = &part.body {
+                let base = if number.is_empty() { String::new() } else { format!("{number}/") };
+                pending.extend(children.iter().enumerate().rev().map(|(i, c)| (*c, format!("{base}{}", i + 1))));
+            } else {
+                let number = if number.is_empty() { "1".to_string() } else { number };
+                leaves.push(self.leaf(raw, part, format!("{prefix}{number}"), depth));
+            }
+        }
+        leaves
+    }
+
+    /// One MIME leaf, opened if it is a message or a container.
+    fn leaf(&mut self, raw: &[u8], part: &mail_parser::MessagePart<'_>, path: String, depth: usize) -> Part {
+        let header = span(raw.len(), part.offset_header, part.offset_body);
+        let body = span(raw.len(), part.offset_body, part.offset_end);
+        let encoded = part.encoding != Encoding::None;
+        let data = match &part.body {
+            PartType::Binary(b) | PartType::InlineBinary(b) => b.to_vec(),
+            _ => transfer_decode(&raw[body.clone()], part.encoding).unwrap_or_else(|| part.contents().to_vec()),
+        };
+        let mut names: Vec<String> = Vec::new();
+        for name in [
+            part.content_disposition().and_then(|c| c.attribute("filename")),
+            part.content_type().and_then(|c| c.attribute("name")),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !name.is_empty() && !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+        let declared_type = part
+            .content_type()
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")).to_lowercase())
+            .unwrap_or_else(|| "text/plain".into());
+        let mut p = Part {
+            path,
+            names,
+            declared_type,
+            detected: detect(&data),
+            data,
+            depth,
+            origin: Origin::Mime { header, body, encoded },
+            holds: None,
+            children: Vec::new(),
+            encrypted: false,
+        };
+        if matches!(part.body, PartType::Message(_)) {
+            self.nested_message(&mut p);
+        } else {
+            self.expand(&mut p);
+        }
+        p
+    }
+
+    fn nested_message(&mut self, p: &mut Part) {
+        if self.stopped() {
+            return;
+        }
+        if let Err(hit) = self.budget.enter(p.depth + 1) {
+            return self.limit(&p.path, hit);
+        }
+        p.holds = Some(Holds::Message);
+        let data = std::mem::take(&mut p.data);
+        p.children = self.message(&data, &format!("{}/", p.path), p.depth + 1);
+        p.data = data;
+    }
+
+    /// Open `p` if its content is a container, recursively.
+    fn expand(&mut self, p: &mut Part) {
+        if self.stopped() {
+            return;
+        }
+        if let Err(hit) = self.budget.check_time() {
+            return self.limit(&p.path, hit);
+        }
+        let kind = match p.detected {
+            FileType::Pdf => {
+                p.encrypted = pdf::is_encrypted(&p.data);
+                return;
+            }
+            FileType::Text if !inline::has_inline_files(&p.data) => return,
+            other => match Kind::of(other) {
+                Some(kind) => kind,
+                None => return,
+            },
+        };
+        let members = match containers::open(kind, &p.data, &mut self.budget, p.depth + 1) {
+            Ok(members) => members,
+            Err(OpenError::Limit(hit)) => return self.limit(&p.path, hit),
+            Err(OpenError::Encrypted) => {
+                p.encrypted = true;
+                return;
+            }
+            Err(OpenError::Corrupt(why)) => return self.unprocessable(&p.path, why),
+        };
+        p.holds = Some(Holds::Archive(kind));
+        let separator = if matches!(p.origin, Origin::Mime { .. }) { ":" } else { "/" };
+        for (n, m) in members.into_iter().enumerate() {
+            let name = if m.name.is_empty() { unpacked_name(p) } else { m.name };
+            p.encrypted |= m.encrypted;
+            let mut child = Part {
+                path: format!("{}{separator}{name}", p.path),
+                names: if name.is_empty() { Vec::new() } else { vec![name] },
+                declared_type: String::new(),
+                detected: if m.encrypted { FileType::Other } else { detect(&m.data) },
+                data: m.data,
+                depth: p.depth + 1,
+                origin: Origin::Member(n),
+                holds: None,
+                children: Vec::new(),
+                encrypted: m.encrypted,
+            };
+            if !child.encrypted {
+                self.expand(&mut child);
+            }
+            p.children.push(child);
+        }
+    }
+}
+
+/// `a..b` kept inside `0..len` and never reversed, whatever the parser
+/// reported for a damaged message.
+fn span(len: usize, a: u32, b: u32) -> Range<usize> {
+    let start = (a as usize).min(len);
+    start..(b as usize).clamp(start, len)
+}
+
+/// A MIME body as it was before its transfer encoding.
+fn transfer_decode(body: &[u8], encoding: Encoding) -> Option<Vec<u8>> {
+    match encoding {
+        Encoding::Base64 => mail_parser::decoders::base64::base64_decode(body),
+        Encoding::QuotedPrintable => mail_parser::decoders::quoted_printable::quoted_printable_decode(body),
+        Encoding::None => Some(body.to_vec()),
+    }
+}
+
+/// The name of what a nameless compressed stream holds: the container's
+/// name without its compression suffix (`a.exe.gz` holds `a.exe`).
+fn unpacked_name(container: &Part) -> String {
+    let Some(name) = container.names.first() else { return String::new() };
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    [(".tgz", ".tar"), (".tbz2", ".tar"), (".gz", ""), (".bz2", ""), (".gzip", "")]
+        .into_iter()
+        .find(|(suffix, _)| lower.ends_with(suffix))
+        .map(|(suffix, becomes)| format!("{}{becomes}", &base[..base.len() - suffix.len()]))
+        .unwrap_or_default()
+}

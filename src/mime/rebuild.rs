@@ -1,0 +1,165 @@
+//! Putting a message back together after parts were deleted (SPEC §5):
+//! untouched parts keep their original bytes; a deleted MIME part becomes
+//! a `text/plain` part with the replacement text; a deleted member of a
+//! ZIP, tar, uuencode or BinHex container becomes `DELETEDn.TXT` and the
+//! container is rebuilt, up through every enclosing container. A container
+//! that cannot be rebuilt (7z, OLE2, TNEF) is deleted whole instead.
+
+use super::containers::{self, Change, Replacement};
+use super::decompose::{Holds, Origin, Part};
+use super::headers;
+use super::limits::Budget;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Parts to delete: path → replacement text.
+pub type Deletions = HashMap<String, String>;
+
+/// What became of a part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Same,
+    Changed(Vec<u8>),
+    /// Deleted; the text its stand-in carries.
+    Deleted(String),
+}
+
+/// The message `raw` (whose leaves are `parts`) with `deletions` applied.
+pub fn rebuild(raw: &[u8], parts: &[Part], deletions: &Deletions) -> Vec<u8> {
+    let outcomes: Vec<Outcome> = parts.iter().map(|p| outcome(p, deletions)).collect();
+    splice(raw, parts, &outcomes)
+}
+
+fn outcome(part: &Part, deletions: &Deletions) -> Outcome {
+    if let Some(text) = deletions.get(&part.path) {
+        return Outcome::Deleted(text.clone());
+    }
+    let outcomes: Vec<Outcome> = part.children.iter().map(|c| outcome(c, deletions)).collect();
+    if outcomes.iter().all(|o| *o == Outcome::Same) {
+        return Outcome::Same;
+    }
+    match part.holds {
+        Some(Holds::Message) => Outcome::Changed(splice(&part.data, &part.children, &outcomes)),
+        Some(Holds::Archive(kind)) => {
+            let changes = changes(&part.children, &outcomes);
+            // The first decoding stayed within the message's budget; repeating it costs no more.
+            let mut budget = Budget::new(u64::MAX, usize::MAX, u64::MAX, 0, Duration::from_secs(60));
+            match containers::rebuild(kind, &part.data, &changes, &mut budget) {
+                Some(Ok(bytes)) => Outcome::Changed(bytes),
+                Some(Err(why)) => {
+                    tracing::warn!(path = %part.path, "cannot rebuild the container, removing it whole: {why}");
+                    Outcome::Deleted(first_text(&outcomes))
+                }
+                None => Outcome::Deleted(first_text(&outcomes)),
+            }
+        }
+        None => Outcome::Same,
+    }
+}
+
+/// Container changes for the members' outcomes; deletions are numbered
+/// from 1 within the container.
+fn changes(children: &[Part], outcomes: &[Outcome]) -> Vec<Change> {
+    let mut deleted = 0;
+    children
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(child, o)| {
+            let Origin::Member(index) = child.origin else { return None };
+            let replacement = match o {
+                Outcome::Same => return None,
+                Outcome::Changed(bytes) => Replacement::Content(bytes.clone()),
+                Outcome::Deleted(text) => {
+                    deleted += 1;
+                    Replacement::Deleted { n: deleted, text: text.clone() }
+                }
+            };
+            Some(Change { index, replacement })
+        })
+        .collect()
+}
+
+/// The stand-in text for a container deleted because of something inside.
+fn first_text(outcomes: &[Outcome]) -> String {
+    outcomes
+        .iter()
+        .find_map(|o| match o {
+            Outcome::Deleted(text) => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "An attachment was removed from this message by the mail policy.".into())
+}
+
+/// `raw` with the MIME parts `parts` replaced according to `outcomes`.
+fn splice(raw: &[u8], parts: &[Part], outcomes: &[Outcome]) -> Vec<u8> {
+    let mut edits: Vec<(&Part, &Outcome)> = parts.iter().zip(outcomes).filter(|(_, o)| **o != Outcome::Same).collect();
+    edits.sort_by_key(|(p, _)| match &p.origin {
+        Origin::Mime { header, .. } => header.start,
+        Origin::Member(_) => usize::MAX,
+    });
+    let mut out = Vec::with_capacity(raw.len());
+    let mut cursor = 0;
+    let mut deleted = 0;
+    for (part, outcome) in edits {
+        let Origin::Mime { header, body, encoded } = &part.origin else { continue };
+        if header.start < cursor || body.end > raw.len() {
+            continue;
+        }
+        out.extend_from_slice(&raw[cursor..header.start]);
+        let block = &raw[header.start..body.start];
+        match outcome {
+            Outcome::Deleted(text) => {
+                deleted += 1;
+                out.extend(stand_in(block, header.start == 0, deleted, text));
+            }
+            Outcome::Changed(bytes) if part.holds == Some(Holds::Message) && !encoded => {
+                out.extend_from_slice(block);
+                out.extend_from_slice(bytes);
+            }
+            Outcome::Changed(bytes) => {
+                out.extend(headers::without(block, |name| name.eq_ignore_ascii_case("content-transfer-encoding")));
+                out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+                out.extend(base64_lines(bytes));
+            }
+            Outcome::Same => {}
+        }
+        cursor = body.end;
+    }
+    out.extend_from_slice(&raw[cursor..]);
+    out
+}
+
+/// The `text/plain` part that takes a deleted part's place. It keeps the
+/// part's other headers; a message's own body (`root`) stays inline.
+fn stand_in(block: &[u8], root: bool, n: usize, text: &str) -> Vec<u8> {
+    let mut out = headers::without(block, |name| name.to_ascii_lowercase().starts_with("content-"));
+    let ascii = text.is_ascii();
+    out.extend_from_slice(
+        format!("Content-Type: text/plain; charset={}\r\n", if ascii { "us-ascii" } else { "utf-8" }).as_bytes(),
+    );
+    if !root {
+        let name = Replacement::deleted_name(n);
+        out.extend_from_slice(format!("Content-Disposition: attachment; filename=\"{name}\"\r\n").as_bytes());
+    }
+    let body = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    if ascii {
+        out.extend_from_slice(b"Content-Transfer-Encoding: 7bit\r\n\r\n");
+        out.extend_from_slice(body.as_bytes());
+    } else {
+        out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+        out.extend(base64_lines(body.as_bytes()));
+    }
+    out
+}
+
+/// Base64 in 76-character lines, CRLF between them (the CRLF before the
+/// next boundary is the original's).
+fn base64_lines(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() * 4 / 3 + bytes.len() / 38 + 4);
+    // Writing into a Vec cannot fail.
+    let _ = mail_builder::encoders::base64::base64_encode_mime(bytes, &mut out, false);
+    if out.ends_with(b"\r\n") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
