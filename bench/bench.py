@@ -5,9 +5,14 @@ For each path below and each session count, Postfix's smtp-source sends the
 same load and the time is taken until smtp-sink has *received* every
 message (end to end, not just accepted by the first hop):
 
-  direct   smtp-source -> smtp-sink
-  postfix  smtp-source -> private Postfix relay (no scanning) -> smtp-sink
-  mxguard  smtp-source -> mxguard -> smtp-sink
+  direct            smtp-source -> smtp-sink
+  postfix           smtp-source -> private Postfix relay (no scanning) -> smtp-sink
+  mxguard           smtp-source -> mxguard (default policy) -> smtp-sink
+  mxguard+blocking  the same with every blocking rule on
+
+Two workloads: "plain" (smtp-source's own 10 KB messages, 20 sessions and
+1 session) and "zip" (a prepared message with a 1 MB zip attachment that
+mxguard opens, 20 sessions).
 
 Every run gets fresh servers and empty queues, on ephemeral 127.0.0.1
 ports. The result is a markdown table on stdout and in
@@ -301,9 +306,11 @@ class PostfixRelay:
 
 
 class Mxguard:
-    """The release binary with a config written here (RUST_LOG=warn)."""
+    """The release binary with a config written here (RUST_LOG=warn) and
+    the default policy: container limits and encrypted containers on."""
 
     name, label = "mxguard", "smtp-source → mxguard → smtp-sink"
+    policy = ""
     proc: subprocess.Popen | None = None
 
     def start(self, children: Children, workdir: Path, sink_port: int) -> int:
@@ -329,7 +336,7 @@ relay = "127.0.0.1:{sink_port}"
 [admin]
 http_listen = "127.0.0.1:{free_port()}"
 https_listen = "127.0.0.1:{free_port()}"
-"""
+{self.policy}"""
         )
         with open(self.log, "wb") as log:
             self.proc = children.start(
@@ -365,12 +372,74 @@ https_listen = "127.0.0.1:{free_port()}"
         return notes
 
 
+class MxguardBlocking(Mxguard):
+    """mxguard with every blocking rule on that needs no outside service
+    (DNSBL needs a DNS server and stays off)."""
+
+    name, label = "mxguard+blocking", "smtp-source → mxguard, all blocking rules → smtp-sink"
+    policy = """[blocking.size]
+enabled = true
+max_mb = 50
+[blocking.subject]
+enabled = true
+patterns = ["*lottery winner*", "*free money*", "Exact Subject", "*act now*"]
+[blocking.filename]
+enabled = true
+[blocking.sender]
+enabled = true
+entries = ["@spam.test", ".bulk.test", "bad@evil.test"]
+[blocking.spam]
+enabled = true
+"""
+
+
+# --------------------------------------------------------------------------
+# What smtp-source sends
+
+
+@dataclass
+class Workload:
+    name: str
+    label: str
+    sessions: tuple[int, ...]
+    messages: int
+    single_messages: int
+    source_args: list[str]
+
+    def count(self, sessions: int) -> int:
+        return self.messages if sessions > 1 else self.single_messages
+
+
+def zip_message(path: Path, size: int) -> None:
+    """A message with a zip attachment of about `size` bytes: a member of
+    incompressible data plus a few text files, as mxguard must open it."""
+    import base64
+    import io
+    import random
+    import zipfile
+
+    data = random.Random(42).randbytes(size)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("data/measurements.bin", data)
+        for i in range(5):
+            z.writestr(f"docs/readme{i}.txt", "Benchmark text, quite compressible. " * 200)
+    body = base64.encodebytes(buf.getvalue()).decode()
+    path.write_text(
+        f"From: <{SENDER}>\nTo: <{RECIPIENT}>\nSubject: quarterly data\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nData attached.\n'
+        '--b\nContent-Type: application/zip; name="data.zip"\nContent-Disposition: attachment; filename="data.zip"\n'
+        f"Content-Transfer-Encoding: base64\n\n{body}--b--\n"
+    )
+
+
 # --------------------------------------------------------------------------
 # One measurement
 
 
 @dataclass
 class Result:
+    workload: str
     path: str
     label: str
     sessions: int
@@ -424,11 +493,11 @@ def wait_for_delivery(result: Result, source: subprocess.Popen, sink: Sink, rela
         result.relay_cpu = (after.relay[0] - before.relay[0], after.relay[1] - before.relay[1])
 
 
-def measure(relay, sessions: int, args, workdir: Path) -> Result:
+def measure(relay, workload: Workload, sessions: int, args, workdir: Path) -> Result:
     """Fresh sink and relay, one smtp-source run, timed until the sink has
     received every message."""
-    result = Result(relay.name, relay.label, sessions, args.messages if sessions > 1 else args.single_messages)
-    logs = RESULTS / "logs" / f"{relay.name}-{sessions}"
+    result = Result(workload.name, relay.name, relay.label, sessions, workload.count(sessions))
+    logs = RESULTS / "logs" / f"{workload.name}-{relay.name}-{sessions}"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
     children = Children()
@@ -442,7 +511,7 @@ def measure(relay, sessions: int, args, workdir: Path) -> Result:
         rusage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         with open(source_log, "wb") as out:
             source = children.start(
-                ["smtp-source", "-s", str(sessions), "-l", str(args.size), "-m", str(result.messages),
+                ["smtp-source", "-s", str(sessions), *workload.source_args, "-m", str(result.messages),
                  "-f", SENDER, "-t", RECIPIENT, f"127.0.0.1:{port}"],
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -462,7 +531,7 @@ def measure(relay, sessions: int, args, workdir: Path) -> Result:
     # The relay has stopped now: its queues and logs are final.
     result.notes += relay.problems(logs)
     print(
-        f"  {relay.name:8} {sessions:2} session(s): {fmt(result.rate, 0)} msg/s, "
+        f"  {workload.name:5} {relay.name:16} {sessions:2} session(s): {fmt(result.rate, 0)} msg/s, "
         f"end-to-end {fmt(result.delivered_s, 2)} s; CPU s: source {source_cpu:.1f}, "
         f"relay {fmt_cpu(result.relay_cpu)}, sink {sink_cpu:.1f}"
         + "".join(f"\n    ! {n}" for n in result.notes),
@@ -496,27 +565,29 @@ def report(results: list[Result], args, postfix_settings: str) -> str:
         "",
         f"Host: {os.cpu_count()} CPU(s), {cpu}. mxguard {commit or '?'} (release build), "
         f"Postfix {run('postconf', '-dh', 'mail_version').strip()}. "
-        f"smtp-source: {args.size}-byte payload, one connection per message, "
-        f"{args.messages} messages with {args.sessions} sessions, {args.single_messages} with 1 session. "
-        "Time = smtp-source start until smtp-sink has received every message.",
+        f"Workloads: plain = smtp-source's {args.size}-byte payload; zip = a prepared message with a "
+        f"{args.zip_size:,}-byte zip attachment (incompressible member plus text files). One connection "
+        "per message. Time = smtp-source start until smtp-sink has received every message.",
         "",
-        "| path | sessions | messages | received | accepted (s) | end-to-end (s) | last 1 % (s) | msg/s "
+        "| workload | path | sessions | messages | received | accepted (s) | end-to-end (s) | last 1 % (s) | msg/s "
         "| ms/msg (1 session) | relay CPU (s) | host CPU busy |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results:
         latency = fmt(1000 * r.delivered_s / r.messages if r.delivered_s and r.sessions == 1 else None, 2)
         lines.append(
-            f"| {r.label} | {r.sessions} | {r.messages:,} | {r.received:,} | {fmt(r.accepted_s, 2)} "
+            f"| {r.workload} | {r.label} | {r.sessions} | {r.messages:,} | {r.received:,} | {fmt(r.accepted_s, 2)} "
             f"| {fmt(r.delivered_s, 2)} | {fmt(r.tail_s, 2)} | **{fmt(r.rate, 0)}** | {latency} "
             f"| {fmt_cpu(r.relay_cpu)} | {r.host_busy_pct:.0f}% |"
         )
-    by = {(r.path, r.sessions): r for r in results}
-    lines += ["", "| sessions | mxguard / direct | mxguard / Postfix relay |", "|--:|--:|--:|"]
-    for sessions in sorted({r.sessions for r in results}, reverse=True):
-        m = by.get(("mxguard", sessions))
-        lines.append(f"| {sessions} | {ratio(m, by.get(('direct', sessions)))} "
-                     f"| {ratio(m, by.get(('postfix', sessions)))} |")  # fmt: skip
+    by = {(r.workload, r.path, r.sessions): r for r in results}
+    lines += ["", "| workload | sessions | mxguard / direct | mxguard / Postfix relay | mxguard+blocking / mxguard "
+                  "| mxguard+blocking / Postfix relay |", "|---|--:|--:|--:|--:|--:|"]  # fmt: skip
+    for workload, sessions in sorted({(r.workload, r.sessions) for r in results}, key=lambda k: (k[0], -k[1])):
+        m, b = by.get((workload, "mxguard", sessions)), by.get((workload, "mxguard+blocking", sessions))
+        direct, postfix = by.get((workload, "direct", sessions)), by.get((workload, "postfix", sessions))
+        lines.append(f"| {workload} | {sessions} | {ratio(m, direct)} | {ratio(m, postfix)} | {ratio(b, m)} "
+                     f"| {ratio(b, postfix)} |")  # fmt: skip
     lines += [
         "",
         f"Settings: mxguard max_incoming_connections = {MX_INCOMING}, max_outgoing_connections = "
@@ -526,7 +597,7 @@ def report(results: list[Result], args, postfix_settings: str) -> str:
         "of the relay's whole process tree during the run. `host CPU busy`: over all CPUs, smtp-source "
         "and smtp-sink included.",
     ]
-    notes = [f"- {r.path}, {r.sessions} session(s): {n}" for r in results for n in r.notes]
+    notes = [f"- {r.workload}, {r.path}, {r.sessions} session(s): {n}" for r in results for n in r.notes]
     if notes:
         lines += ["", "Problems seen:", "", *notes]
     return "\n".join(lines) + "\n"
@@ -541,26 +612,38 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120, help="seconds allowed per run")
     parser.add_argument("--stall", type=float, default=20, help="give up after this long without progress")
     parser.add_argument("--settle", type=float, default=1, help="seconds to wait for late duplicates")
-    parser.add_argument("--paths", default="direct,postfix,mxguard", help="which paths to run")
+    parser.add_argument("--zip-messages", type=int, default=500, help="messages of the zip workload")
+    parser.add_argument("--zip-size", type=int, default=1024 * 1024, help="bytes of the zip attachment")
+    parser.add_argument("--workloads", default="plain,zip", help="which workloads to run")
+    parser.add_argument("--paths", default="direct,postfix,mxguard,mxguard+blocking", help="which paths to run")
     args = parser.parse_args()
     args.single_messages = args.single_messages or args.messages
 
     # SIGTERM unwinds like Ctrl-C, so every server is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    known = {cls.name: cls for cls in (Direct, PostfixRelay, Mxguard)}
+    known = {cls.name: cls for cls in (Direct, PostfixRelay, Mxguard, MxguardBlocking)}
     paths = [known[p] for p in args.paths.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     results, postfix_settings = [], ""
     with tempfile.TemporaryDirectory(prefix="mxguard-bench-") as tmp:
         os.chmod(tmp, 0o755)  # Postfix daemons run as the postfix user
-        for sessions in (args.sessions, 1):
-            for cls in paths:
-                relay = cls()
-                workdir = Path(tmp) / f"{relay.name}-{sessions}"
-                workdir.mkdir()
-                results.append(measure(relay, sessions, args, workdir))
-                if isinstance(relay, PostfixRelay):
-                    postfix_settings = relay.settings()
+        zip_file = Path(tmp) / "zip-message.eml"
+        zip_message(zip_file, args.zip_size)
+        workloads = {
+            "plain": Workload("plain", "10 KB", (args.sessions, 1), args.messages, args.single_messages,
+                              ["-l", str(args.size)]),
+            "zip": Workload("zip", "1 MB zip", (args.sessions,), args.zip_messages, args.zip_messages,
+                            ["-F", str(zip_file)]),
+        }  # fmt: skip
+        for workload in (workloads[w] for w in args.workloads.split(",")):
+            for sessions in workload.sessions:
+                for cls in paths:
+                    relay = cls()
+                    workdir = Path(tmp) / f"{workload.name}-{relay.name}-{sessions}"
+                    workdir.mkdir()
+                    results.append(measure(relay, workload, sessions, args, workdir))
+                    if isinstance(relay, PostfixRelay):
+                        postfix_settings = relay.settings()
     table = report(results, args, postfix_settings)
     (RESULTS / "latest.md").write_text(table)
     print(table)

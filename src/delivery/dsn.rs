@@ -19,9 +19,24 @@ pub struct FailedRecipient {
     pub remote: Option<String>,
 }
 
+/// How much of the original a DSN returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned {
+    /// The whole message (unless the sender asked for `RET=HDRS`).
+    AsAsked,
+    /// Only the header: the policy refused the content itself, which is
+    /// not sent back.
+    Headers,
+}
+
 /// Build the DSN for `original`; `None` when none may be sent (null
 /// sender: never bounce a bounce).
-pub fn build(reporting_host: &str, original: &QueuedMessage, failed: &[FailedRecipient]) -> Option<Vec<u8>> {
+pub fn build(
+    reporting_host: &str,
+    original: &QueuedMessage,
+    failed: &[FailedRecipient],
+    returned: Returned,
+) -> Option<Vec<u8>> {
     if original.envelope.sender.is_empty() || failed.is_empty() {
         return None;
     }
@@ -51,7 +66,7 @@ pub fn build(reporting_host: &str, original: &QueuedMessage, failed: &[FailedRec
         let diagnostic: String = f.diagnostic.replace(['\r', '\n'], " ");
         status.push_str(&format!("Diagnostic-Code: smtp; {diagnostic}\r\n"));
     }
-    let headers_only = original.envelope.ret.as_deref() == Some("HDRS");
+    let headers_only = returned == Returned::Headers || original.envelope.ret.as_deref() == Some("HDRS");
     let returned = if headers_only {
         let end = find_header_end(&original.content);
         MimePart::new("text/rfc822-headers", BodyPart::Binary(original.content[..end].to_vec().into()))
@@ -119,7 +134,10 @@ mod tests {
 
     #[test]
     fn full_report() {
-        let dsn = String::from_utf8(build("mx.test", &original("a@example.org", None), &[failure()]).unwrap()).unwrap();
+        let dsn = String::from_utf8(
+            build("mx.test", &original("a@example.org", None), &[failure()], Returned::AsAsked).unwrap(),
+        )
+        .unwrap();
         for expected in [
             "multipart/report",
             "report-type=\"delivery-status\"",
@@ -140,9 +158,13 @@ mod tests {
 
     #[test]
     fn headers_only_and_no_bounce_of_bounce() {
-        let dsn = String::from_utf8(build("mx.test", &original("a@example.org", Some("HDRS")), &[failure()]).unwrap())
-            .unwrap();
+        let dsn = String::from_utf8(
+            build("mx.test", &original("a@example.org", Some("HDRS")), &[failure()], Returned::AsAsked).unwrap(),
+        )
+        .unwrap();
         assert!(dsn.contains("text/rfc822-headers") && dsn.contains("Subject: hello") && !dsn.contains("secret body"));
-        assert!(build("mx.test", &original("", None), &[failure()]).is_none());
+        assert!(build("mx.test", &original("", None), &[failure()], Returned::AsAsked).is_none());
+        let refused = build("mx.test", &original("a@example.org", None), &[failure()], Returned::Headers).unwrap();
+        assert!(!String::from_utf8(refused).unwrap().contains("secret body"), "refused content is not sent back");
     }
 }

@@ -14,7 +14,7 @@ use crate::envelope::{Envelope, Recipient};
 use crate::smtp::client::{ConnectError, Connection, RcptResult, ServerReply};
 use crate::spool::queue_file::QueuedMessage;
 use crate::spool::{Queue, Spool, unix_now};
-use dsn::FailedRecipient;
+use dsn::{FailedRecipient, Returned};
 use pool::Pool;
 use router::{NextHop, Target};
 use slow::SlowQueue;
@@ -167,7 +167,7 @@ impl Delivery {
                 }
             }
         }
-        self.bounce(&config, &msg, &failed)?;
+        self.bounce(&config, &msg, &failed, Returned::AsAsked)?;
         if deferred.is_empty() {
             if queue == Queue::Slow {
                 self.slow.remove(&msg.id);
@@ -202,16 +202,22 @@ impl Delivery {
                 remote: None,
             })
             .collect();
-        self.bounce(&self.config.current(), msg, &failed)?;
+        self.bounce(&self.config.current(), msg, &failed, Returned::Headers)?;
         self.spool.remove(queue, &msg.id)
     }
 
     /// Return `msg` to its sender for the `failed` recipients (if it has a
     /// sender and they asked for failure notices).
-    pub fn bounce(&self, config: &Config, msg: &QueuedMessage, failed: &[FailedRecipient]) -> std::io::Result<()> {
+    pub fn bounce(
+        &self,
+        config: &Config,
+        msg: &QueuedMessage,
+        failed: &[FailedRecipient],
+        returned: Returned,
+    ) -> std::io::Result<()> {
         let wanted: Vec<FailedRecipient> =
             failed.iter().filter(|f| f.recipient.wants_failure_notice()).cloned().collect();
-        let Some(dsn) = dsn::build(&config.smtp.hostname, msg, &wanted) else {
+        let Some(dsn) = dsn::build(&config.smtp.hostname, msg, &wanted, returned) else {
             return Ok(());
         };
         let notice = QueuedMessage {

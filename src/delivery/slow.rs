@@ -3,7 +3,7 @@
 //! next-hop health, and returned to the sender after `max_days`.
 
 use super::Delivery;
-use super::dsn::FailedRecipient;
+use super::dsn::{FailedRecipient, Returned};
 use super::router::NextHop;
 use crate::config::Config;
 use crate::spool::Queue;
@@ -327,7 +327,7 @@ impl Delivery {
                 })
                 .collect();
             tracing::info!(%id, "expired after {days} days in the slow queue; returned to sender");
-            me.bounce(&config, &msg, &failed)?;
+            me.bounce(&config, &msg, &failed, Returned::AsAsked)?;
             me.spool.remove(Queue::Slow, &id)?;
             me.slow.remove(&id);
             Ok(())

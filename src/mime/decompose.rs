@@ -269,3 +269,99 @@ fn unpacked_name(container: &Part) -> String {
         .map(|(suffix, becomes)| format!("{}{becomes}", &base[..base.len() - suffix.len()]))
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mime::limits::LimitHit;
+    use std::io::Write;
+
+    pub(crate) fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = ::zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data) in members {
+            w.start_file(*name, ::zip::write::SimpleFileOptions::default()).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    pub(crate) fn message(parts: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut m =
+            b"From: a@b.test\r\nSubject: t\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+                .to_vec();
+        for (headers, body) in parts {
+            m.extend_from_slice(b"--B\r\n");
+            m.extend_from_slice(headers.as_bytes());
+            m.extend_from_slice(b"\r\n\r\n");
+            m.extend_from_slice(body);
+            m.extend_from_slice(b"\r\n");
+        }
+        m.extend_from_slice(b"--B--\r\n");
+        m
+    }
+
+    fn b64(data: &[u8]) -> Vec<u8> {
+        mail_builder::encoders::base64::base64_encode(data).unwrap()
+    }
+
+    #[test]
+    fn paths_names_types_and_nesting() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"MZ inside gzip").unwrap();
+        let archive = zip(&[("docs/a.txt", b"alpha"), ("b.exe.gz", &gz.finish().unwrap())]);
+        let inner = b"Subject: inner\r\nContent-Type: text/plain\r\n\r\nhello inside";
+        let raw = message(&[
+            (
+                "Content-Type: multipart/alternative; boundary=A\r\n\r\n--A\r\nContent-Type: text/plain\r\n\r\nplain\r\n--A\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--A--",
+                b"",
+            ),
+            (
+                "Content-Type: application/zip; name=\"bundle.zip\"\r\nContent-Disposition: attachment; filename=\"other.zip\"\r\nContent-Transfer-Encoding: base64",
+                &b64(&archive),
+            ),
+            ("Content-Type: message/rfc822", inner),
+        ]);
+        let d = decompose(&raw, &ContainerRule::default());
+        assert_eq!((d.violation.clone(), d.unprocessable.clone()), (None, None));
+        let all: Vec<(&str, usize)> = d.all().iter().map(|p| (p.path.as_str(), p.depth)).collect();
+        assert_eq!(
+            all,
+            [
+                ("1/1", 0),
+                ("1/2", 0),
+                ("2", 0),
+                ("2:docs/a.txt", 1),
+                ("2:b.exe.gz", 1),
+                ("2:b.exe.gz/b.exe", 2),
+                ("3", 0),
+                ("3/1", 1),
+            ]
+        );
+        let attachment = &d.parts[2];
+        assert_eq!(attachment.names, ["other.zip", "bundle.zip"], "filename and name both kept");
+        assert_eq!((attachment.declared_type.as_str(), attachment.detected), ("application/zip", FileType::Zip));
+        assert_eq!(attachment.children[1].children[0].data, b"MZ inside gzip");
+        assert_eq!(attachment.children[1].children[0].detected, FileType::Pe);
+        assert_eq!(d.parts[3].holds, Some(Holds::Message));
+        assert_eq!(d.parts[3].children[0].data, b"hello inside");
+    }
+
+    #[test]
+    fn limits_and_damage_are_reported_with_their_place() {
+        let deep = (0..5).fold(b"x".to_vec(), |inner, i| zip(&[(&format!("l{i}"), &inner)]));
+        let raw = message(&[("Content-Type: application/zip\r\nContent-Transfer-Encoding: base64", &b64(&deep))]);
+        let rule = ContainerRule { max_depth: 3, ..ContainerRule::default() };
+        let d = decompose(&raw, &rule);
+        assert_eq!(d.violation, Some(("1:l4/l3/l2".to_string(), LimitHit::Depth)));
+        let broken = message(&[("Content-Type: application/octet-stream", b"PK\x03\x04 not really")]);
+        let d = decompose(&broken, &ContainerRule::default());
+        assert!(matches!(d.unprocessable, Some((path, _)) if path == "1"));
+    }
+
+    #[test]
+    fn a_single_part_message_is_part_one() {
+        let d = decompose(b"Subject: s\r\n\r\nbody text\r\n", &ContainerRule::default());
+        assert_eq!(d.parts.len(), 1);
+        assert_eq!((d.parts[0].path.as_str(), d.parts[0].data.as_slice()), ("1", &b"body text\r\n"[..]));
+    }
+}

@@ -77,6 +77,15 @@ pub fn prepend(raw: &[u8], name: &str, value: &str) -> Vec<u8> {
     [fold(name, value).as_bytes(), raw].concat()
 }
 
+/// `s` in printable ASCII: anything else (an attacker's right-to-left
+/// override in a file name, say) shown as `<U+XXXX>`, so a trace field
+/// reads the same everywhere and hides nothing.
+pub fn visible_ascii(s: &str) -> String {
+    s.chars()
+        .map(|c| if (' '..='~').contains(&c) { c.to_string() } else { format!("<U+{:04X}>", u32::from(c)) })
+        .collect()
+}
+
 /// `Name: value` CRLF, folded before words that would pass 78 columns;
 /// non-ASCII values become an RFC 2047 encoded word.
 fn fold(name: &str, value: &str) -> String {
@@ -150,6 +159,7 @@ mod tests {
         assert!(out.lines().all(|l| l.len() <= 78), "{out}");
         assert!(out.contains("\r\n\t"));
         assert_eq!(fold("Subject", "Grüße"), "Subject: =?utf-8?B?R3LDvMOfZQ==?=\r\n");
+        assert_eq!(visible_ascii("invoice\u{202E}fdp.exe\t"), "invoice<U+202E>fdp.exe<U+0009>");
     }
 
     #[test]

@@ -163,3 +163,76 @@ fn base64_lines(bytes: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ContainerRule;
+    use crate::mime::decompose;
+
+    fn deletions(paths: &[&str]) -> Deletions {
+        paths.iter().map(|p| (p.to_string(), "GONE".to_string())).collect()
+    }
+
+    fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = ::zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, data) in members {
+            w.start_file(*name, ::zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut w, data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn message(attachment: &[u8]) -> Vec<u8> {
+        let encoded = String::from_utf8(mail_builder::encoders::base64::base64_encode(attachment).unwrap()).unwrap();
+        format!(
+            "From: a@b.test\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\
+             Content-Type: text/plain\r\n\r\nkeep this text\r\n--B\r\nContent-Type: application/zip; name=a.zip\r\n\
+             X-Part-Note: kept\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--B--\r\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn nothing_to_delete_changes_nothing() {
+        let raw = message(&zip(&[("a.txt", b"x")]));
+        let d = decompose(&raw, &ContainerRule::default());
+        assert_eq!(rebuild(&raw, &d.parts, &Deletions::new()), raw);
+    }
+
+    #[test]
+    fn a_deleted_attachment_becomes_a_text_part_and_the_rest_is_untouched() {
+        let raw = message(&zip(&[("a.txt", b"x")]));
+        let d = decompose(&raw, &ContainerRule::default());
+        let out = String::from_utf8(rebuild(&raw, &d.parts, &deletions(&["2"]))).unwrap();
+        let part_start = raw.windows(29).position(|w| w == b"Content-Type: application/zip").unwrap();
+        assert!(out.as_bytes().starts_with(&raw[..part_start]), "bytes before the deleted part are the original ones");
+        assert!(out.contains("X-Part-Note: kept\r\nContent-Type: text/plain; charset=us-ascii\r\n"), "{out}");
+        assert!(out.contains("filename=\"DELETED1.TXT\"") && out.contains("\r\n\r\nGONE\r\n--B--"), "{out}");
+        assert!(!out.contains("application/zip"));
+    }
+
+    #[test]
+    fn a_member_deep_inside_is_replaced_and_containers_rebuilt() {
+        let inner = zip(&[("evil.exe", b"MZ"), ("ok.txt", b"fine")]);
+        let raw = message(&zip(&[("inner.zip", &inner), ("top.txt", b"top")]));
+        let d = decompose(&raw, &ContainerRule::default());
+        let out = rebuild(&raw, &d.parts, &deletions(&["2:inner.zip/evil.exe"]));
+        let again = decompose(&out, &ContainerRule::default());
+        let paths: Vec<&str> = again.all().iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["1", "2", "2:inner.zip", "2:inner.zip/DELETED1.TXT", "2:inner.zip/ok.txt", "2:top.txt"]);
+        assert_eq!(again.all()[3].data, b"GONE");
+        assert_eq!(again.parts[0].data, b"keep this text");
+    }
+
+    #[test]
+    fn a_single_part_body_keeps_the_message_headers() {
+        let raw = b"From: a@b.test\r\nSubject: s\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nTVo=\r\n";
+        let d = decompose(raw, &ContainerRule::default());
+        let out = String::from_utf8(rebuild(raw, &d.parts, &deletions(&["1"]))).unwrap();
+        assert_eq!(
+            out,
+            "From: a@b.test\r\nSubject: s\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nGONE"
+        );
+    }
+}

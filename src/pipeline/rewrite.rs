@@ -46,7 +46,7 @@ impl Step for Rewrite {
                 }
             }
         }
-        let done: Vec<String> = d.findings.iter().map(|(f, h)| format!("{f}: {h}")).collect();
+        let done: Vec<String> = d.findings.iter().map(|(f, h)| headers::visible_ascii(&format!("{f}: {h}"))).collect();
         msg.content = headers::prepend(&content, TRACE_FIELD, &done.join("; "));
         Verdict::Continue
     }

@@ -236,3 +236,109 @@ fn stop(mut d: Decision, finding: Finding, handling: Handling, disposition: Disp
     d.stop(finding, handling, disposition);
     d
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Unprocessable;
+    use crate::mime::decompose::Origin;
+    use crate::mime::detect::FileType;
+    use crate::mime::{Decomposition, Part};
+
+    fn part(path: &str, name: &str, encrypted: bool) -> Part {
+        Part {
+            path: path.into(),
+            names: vec![name.into()],
+            declared_type: String::new(),
+            detected: FileType::Other,
+            data: Vec::new(),
+            depth: 0,
+            origin: Origin::Member(0),
+            holds: None,
+            children: Vec::new(),
+            encrypted,
+        }
+    }
+
+    fn run(config: &Config, subject: &str, parts: &Decomposition) -> Decision {
+        let input = Input {
+            sender: "a@sender.test",
+            header_from: vec!["boss@corp.test".into()],
+            subject,
+            listed_by: None,
+            parts,
+            message: None,
+            spam_rules: spam::SpamRules::builtin(),
+        };
+        evaluate(config, &input)
+    }
+
+    fn config(toml: &str) -> Config {
+        Config::from_toml(toml).unwrap()
+    }
+
+    fn parts(list: Vec<Part>) -> Decomposition {
+        Decomposition { parts: list, ..Decomposition::default() }
+    }
+
+    #[test]
+    fn a_stopping_rule_ends_evaluation_and_logging_rules_go_on() {
+        let c =
+            config("[blocking.subject]\nenabled = true\npatterns = [\"*bad*\"]\n[blocking.filename]\nenabled = true\n");
+        let d = run(&c, "a bad subject", &parts(vec![part("2", "x.exe", false)]));
+        assert_eq!(d.disposition, Disposition::Drop);
+        assert!(d.deletions.is_empty(), "no file-name work after a drop");
+        let logging = config(
+            "[blocking.subject]\nenabled = true\npatterns = [\"*bad*\"]\naction = \"log\"\n[blocking.filename]\nenabled = true\n",
+        );
+        let d = run(&logging, "a bad subject", &parts(vec![part("2", "x.exe", false)]));
+        assert_eq!(d.disposition, Disposition::Deliver);
+        assert_eq!(d.findings.len(), 2);
+        assert_eq!(d.findings[0].1, Handling::Logged);
+        assert_eq!((d.findings[1].1.clone(), d.deletions.contains_key("2")), (Handling::Deleted, true));
+    }
+
+    #[test]
+    fn header_senders_count_and_forwarding_names_the_address() {
+        let c = config(
+            "[blocking.sender]\nenabled = true\nentries = [\"@corp.test\"]\naction = \"forward\"\nforward_to = \"r@review.test\"\nforward_subject = \"Review\"\n",
+        );
+        let d = run(&c, "s", &Decomposition::default());
+        assert_eq!(d.disposition, Disposition::Forward { to: "r@review.test".into(), subject: "Review".into() });
+        assert!(matches!(&d.findings[0].0, Finding::Sender { address, .. } if address == "boss@corp.test"));
+    }
+
+    #[test]
+    fn container_limits_drop_only_while_enabled() {
+        let d = Decomposition { violation: Some(("2:bomb.zip".into(), LimitHit::Size)), ..Decomposition::default() };
+        assert_eq!(run(&Config::default(), "s", &d).disposition, Disposition::Drop);
+        let off = config("[blocking.container]\nenabled = false\n");
+        let decision = run(&off, "s", &d);
+        assert_eq!((decision.disposition, decision.findings[0].1.clone()), (Disposition::Deliver, Handling::Logged));
+    }
+
+    #[test]
+    fn unprocessable_follows_its_setting() {
+        let d = Decomposition { unprocessable: Some(("2".into(), "zip: bad".into())), ..Decomposition::default() };
+        for (setting, expected) in [
+            (Unprocessable::Deliver, Disposition::Deliver),
+            (Unprocessable::Drop, Disposition::Drop),
+            (Unprocessable::Bounce, Disposition::Bounce),
+            (Unprocessable::Hold, Disposition::Hold),
+        ] {
+            let mut c = Config::default();
+            c.blocking.unprocessable = setting;
+            assert_eq!(run(&c, "s", &d).disposition, expected, "{setting:?}");
+        }
+    }
+
+    #[test]
+    fn encrypted_containers_by_action() {
+        let d = parts(vec![part("2", "secret.zip", true)]);
+        let deleted = run(&Config::default(), "s", &d);
+        assert_eq!((deleted.disposition, deleted.deletions.len()), (Disposition::Deliver, 1), "delete is the default");
+        assert_eq!(run(&config("[blocking.encrypted]\naction = \"drop\""), "s", &d).disposition, Disposition::Drop);
+        let logged = run(&config("[blocking.encrypted]\naction = \"log\""), "s", &d);
+        assert!(logged.deletions.is_empty() && logged.findings[0].1 == Handling::Logged);
+    }
+}

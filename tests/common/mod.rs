@@ -217,6 +217,14 @@ impl Gateway {
         assert!(wait_port(self.port, Duration::from_secs(30)), "mxguard did not open its port; log:\n{}", self.log());
     }
 
+    /// The process's peak resident memory (VmHWM) in bytes.
+    pub fn peak_memory(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM in /proc status");
+        kb.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap() * 1024
+    }
+
     /// Everything the gateway logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.join("mxguard.log")).unwrap_or_default()
@@ -361,4 +369,39 @@ pub fn test_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     dir
+}
+
+/// Submit `message` over SMTP (dot-stuffed DATA); returns the final reply
+/// line, or the first refusal.
+pub fn submit(port: u16, from: &str, to: &[&str], message: &[u8]) -> String {
+    let (mut raw, greeting) = Raw::connect(port);
+    if !greeting.starts_with("220") {
+        return greeting;
+    }
+    raw.cmd("EHLO client.test");
+    for line in std::iter::once(format!("MAIL FROM:<{from}>")).chain(to.iter().map(|t| format!("RCPT TO:<{t}>"))) {
+        let reply = raw.cmd(&line);
+        if !reply.starts_with("250") {
+            return reply;
+        }
+    }
+    let reply = raw.cmd("DATA");
+    if !reply.starts_with("354") {
+        return reply;
+    }
+    let mut data = Vec::with_capacity(message.len() + 1024);
+    for line in message.split_inclusive(|&b| b == b'\n') {
+        if line.starts_with(b".") {
+            data.push(b'.');
+        }
+        data.extend_from_slice(line);
+    }
+    if !data.ends_with(b"\r\n") {
+        data.extend_from_slice(b"\r\n");
+    }
+    data.extend_from_slice(b".\r\n");
+    raw.send(&data);
+    let reply = raw.reply();
+    raw.cmd("QUIT");
+    reply
 }
