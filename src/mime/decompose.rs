@@ -1,15 +1,17 @@
 //! Taking a message apart (SPEC §5): MIME leaves found with mail-parser,
 //! nested messages and containers opened by content, every file recorded
 //! with the path, names and type it claims and has. One [`Budget`] covers
-//! the whole message; the first limit hit or undecodable container stops
-//! the work and is reported, since the policy then decides for the whole
-//! message.
+//! the whole message; the first limit hit stops the work (the policy then
+//! decides for the whole message). An undecodable container is reported
+//! and left closed, but everything else is still opened, so damage in one
+//! attachment cannot hide what is in the next.
 
 use super::containers::{self, Kind, OpenError, inline, pdf};
 use super::detect::{FileType, detect};
 use super::limits::{Budget, LimitHit};
+use super::parse::parse;
 use crate::config::ContainerRule;
-use mail_parser::{Encoding, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Encoding, MimeHeaders, PartType};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -98,7 +100,7 @@ struct Decomposer {
 
 impl Decomposer {
     fn stopped(&self) -> bool {
-        self.result.violation.is_some() || self.result.unprocessable.is_some()
+        self.result.violation.is_some()
     }
 
     fn limit(&mut self, path: &str, hit: LimitHit) {
@@ -111,7 +113,7 @@ impl Decomposer {
 
     /// The leaves of the message in `raw`; their paths start with `prefix`.
     fn message(&mut self, raw: &[u8], prefix: &str, depth: usize) -> Vec<Part> {
-        let Some(message) = MessageParser::default().parse(raw) else {
+        let Some(message) = parse(raw) else {
             self.unprocessable(prefix, "not a MIME message".into());
             return Vec::new();
         };
@@ -353,9 +355,13 @@ mod tests {
         let rule = ContainerRule { max_depth: 3, ..ContainerRule::default() };
         let d = decompose(&raw, &rule);
         assert_eq!(d.violation, Some(("1:l4/l3/l2".to_string(), LimitHit::Depth)));
-        let broken = message(&[("Content-Type: application/octet-stream", b"PK\x03\x04 not really")]);
+        let broken = message(&[
+            ("Content-Type: application/octet-stream", b"PK\x03\x04 not really"),
+            ("Content-Type: application/zip\r\nContent-Transfer-Encoding: base64", &b64(&zip(&[("later.exe", b"MZ")]))),
+        ]);
         let d = decompose(&broken, &ContainerRule::default());
-        assert!(matches!(d.unprocessable, Some((path, _)) if path == "1"));
+        assert!(matches!(&d.unprocessable, Some((path, _)) if path == "1"));
+        assert_eq!(d.parts[1].children[0].path, "2:later.exe", "damage in one part hides nothing in the next");
     }
 
     #[test]

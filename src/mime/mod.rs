@@ -9,6 +9,7 @@ pub mod detect;
 pub mod headers;
 pub mod limits;
 pub mod names;
+pub mod parse;
 pub mod rebuild;
 
 pub use decompose::{Decomposition, Holds, Origin, Part, decompose};

@@ -5,9 +5,9 @@
 use super::{Step, Verdict, Work};
 use crate::config::Config;
 use crate::events::{Event, Events, MessageRef};
+use crate::mime;
 use crate::policy::spam::SpamRules;
 use crate::policy::{self, Disposition, Input};
-use mail_parser::MessageParser;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -64,7 +64,7 @@ impl Step for Block {
 
     fn apply(&self, work: &mut Work<'_>) -> Verdict {
         let Some(parts) = work.parts.as_ref() else { return Verdict::Continue };
-        let parsed = MessageParser::default().parse(&work.msg.content);
+        let parsed = mime::parse::parse(&work.msg.content);
         let subject = parsed.as_ref().and_then(|m| m.subject()).unwrap_or_default().to_string();
         let header_from: Vec<String> = parsed
             .as_ref()
