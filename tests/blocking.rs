@@ -253,3 +253,27 @@ fn a_planted_trace_field_is_removed() {
     let got = String::from_utf8(s.delivered("traced message").unwrap()).unwrap();
     assert!(!got.contains("nothing found") && got.matches("X-MXGuard:").count() == 1, "{got}");
 }
+
+#[test]
+fn the_size_rule_is_advertised_and_enforced_for_data_and_bdat() {
+    let s = setup("[blocking.size]\nenabled = true\nmax_mb = 1\n");
+    let (mut raw, _) = common::Raw::connect(s.gw.port);
+    assert!(raw.cmd("EHLO client.test").contains("250-SIZE 1048576"));
+    assert!(raw.cmd("MAIL FROM:<a@sender.test> SIZE=1048577").starts_with("552 5.3.4"));
+    assert!(raw.cmd("MAIL FROM:<a@sender.test>").starts_with("250"));
+    assert!(raw.cmd("RCPT TO:<b@example.com>").starts_with("250"));
+    let chunk = vec![b'x'; 700 * 1024];
+    for last in [false, true] {
+        raw.send(format!("BDAT {}{}\r\n", chunk.len(), if last { " LAST" } else { "" }).as_bytes());
+        raw.send(&chunk);
+        let reply = raw.reply();
+        if last {
+            assert!(reply.starts_with("552 5.3.4"), "the message grew past 1 MB: {reply}");
+        } else {
+            assert!(reply.starts_with("250"), "{reply}");
+        }
+    }
+    assert!(raw.cmd("RSET").starts_with("250"), "the session goes on");
+    s.send("a@sender.test", &Mail::new("small enough"));
+    assert!(s.delivered("small enough").is_some());
+}

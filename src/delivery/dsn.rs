@@ -19,6 +19,22 @@ pub struct FailedRecipient {
     pub remote: Option<String>,
 }
 
+impl FailedRecipient {
+    /// Every recipient of `msg` failed for the same reason (expiry, policy).
+    pub fn all(msg: &QueuedMessage, status: &str, diagnostic: &str) -> Vec<FailedRecipient> {
+        msg.envelope
+            .recipients
+            .iter()
+            .map(|r| FailedRecipient {
+                recipient: r.clone(),
+                status: status.to_string(),
+                diagnostic: diagnostic.to_string(),
+                remote: None,
+            })
+            .collect()
+    }
+}
+
 /// How much of the original a DSN returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Returned {

@@ -191,17 +191,7 @@ impl Delivery {
     /// Return `msg` to its sender for all its recipients because the policy
     /// refused it (`reason`), and remove it from `queue`.
     pub fn refuse(&self, queue: Queue, msg: &QueuedMessage, reason: &str) -> std::io::Result<()> {
-        let failed: Vec<FailedRecipient> = msg
-            .envelope
-            .recipients
-            .iter()
-            .map(|r| FailedRecipient {
-                recipient: r.clone(),
-                status: "5.6.0".into(),
-                diagnostic: format!("550 5.6.0 {reason}"),
-                remote: None,
-            })
-            .collect();
+        let failed = FailedRecipient::all(msg, "5.6.0", &format!("550 5.6.0 {reason}"));
         self.bounce(&self.config.current(), msg, &failed, Returned::Headers)?;
         self.spool.remove(queue, &msg.id)
     }

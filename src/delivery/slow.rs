@@ -313,19 +313,9 @@ impl Delivery {
             let msg = me.spool.load(Queue::Slow, &id)?;
             let days = config.delivery.max_days;
             let why = if last_error.is_empty() { "no delivery attempt succeeded".to_string() } else { last_error };
-            let failed: Vec<FailedRecipient> = msg
-                .envelope
-                .recipients
-                .iter()
-                .map(|r| FailedRecipient {
-                    recipient: r.clone(),
-                    status: "4.4.7".into(),
-                    diagnostic: format!(
-                        "delivery time expired: message was queued for more than {days} days; last error: {why}"
-                    ),
-                    remote: None,
-                })
-                .collect();
+            let diagnostic =
+                format!("delivery time expired: message was queued for more than {days} days; last error: {why}");
+            let failed = FailedRecipient::all(&msg, "4.4.7", &diagnostic);
             tracing::info!(%id, "expired after {days} days in the slow queue; returned to sender");
             me.bounce(&config, &msg, &failed, Returned::AsAsked)?;
             me.spool.remove(Queue::Slow, &id)?;

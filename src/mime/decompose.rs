@@ -66,6 +66,25 @@ pub struct Decomposition {
     pub unprocessable: Option<(String, String)>,
 }
 
+impl Part {
+    /// A bare part for rule tests: a name, no content.
+    #[cfg(test)]
+    pub(crate) fn named(path: &str, names: &[&str], encrypted: bool) -> Part {
+        Part {
+            path: path.into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            declared_type: String::new(),
+            detected: FileType::Other,
+            data: Vec::new(),
+            depth: 0,
+            origin: Origin::Member(0),
+            holds: None,
+            children: Vec::new(),
+            encrypted,
+        }
+    }
+}
+
 impl Decomposition {
     /// Every part, parents before their children.
     pub fn all(&self) -> Vec<&Part> {

@@ -23,22 +23,9 @@ pub fn check(parts: &[Part]) -> Vec<&Part> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mime::decompose::Origin;
-    use crate::mime::detect::FileType;
 
     fn part(path: &str, encrypted: bool, children: Vec<Part>) -> Part {
-        Part {
-            path: path.into(),
-            names: Vec::new(),
-            declared_type: String::new(),
-            detected: FileType::Other,
-            data: Vec::new(),
-            depth: 0,
-            origin: Origin::Member(0),
-            holds: None,
-            children,
-            encrypted,
-        }
+        Part { children, ..Part::named(path, &[], encrypted) }
     }
 
     #[test]

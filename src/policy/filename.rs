@@ -36,22 +36,9 @@ pub fn check(rule: &FilenameRule, parts: &[&Part]) -> Vec<Blocked> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mime::decompose::Origin;
-    use crate::mime::detect::FileType;
 
     fn part(path: &str, names: &[&str]) -> Part {
-        Part {
-            path: path.into(),
-            names: names.iter().map(|n| n.to_string()).collect(),
-            declared_type: String::new(),
-            detected: FileType::Other,
-            data: Vec::new(),
-            depth: 0,
-            origin: Origin::Member(0),
-            holds: None,
-            children: Vec::new(),
-            encrypted: false,
-        }
+        Part::named(path, names, false)
     }
 
     #[test]

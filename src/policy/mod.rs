@@ -241,23 +241,10 @@ fn stop(mut d: Decision, finding: Finding, handling: Handling, disposition: Disp
 mod tests {
     use super::*;
     use crate::config::Unprocessable;
-    use crate::mime::decompose::Origin;
-    use crate::mime::detect::FileType;
     use crate::mime::{Decomposition, Part};
 
     fn part(path: &str, name: &str, encrypted: bool) -> Part {
-        Part {
-            path: path.into(),
-            names: vec![name.into()],
-            declared_type: String::new(),
-            detected: FileType::Other,
-            data: Vec::new(),
-            depth: 0,
-            origin: Origin::Member(0),
-            holds: None,
-            children: Vec::new(),
-            encrypted,
-        }
+        Part::named(path, &[name], encrypted)
     }
 
     fn run(config: &Config, subject: &str, parts: &Decomposition) -> Decision {
