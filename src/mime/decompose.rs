@@ -136,19 +136,11 @@ impl Decomposer {
             self.unprocessable(prefix, "not a MIME message".into());
             return Vec::new();
         };
-        let mut leaves = Vec::new();
-        let mut pending = vec![(0u32, String::new())];
-        while let Some((id, number)) = pending.pop() {
-            let Some(part) = message.parts.get(id as usize) else { continue };
-            if let PartType::Multipart(children) = &part.body {
-                let base = if number.is_empty() { String::new() } else { format!("{number}/") };
-                pending.extend(children.iter().enumerate().rev().map(|(i, c)| (*c, format!("{base}{}", i + 1))));
-            } else {
-                let number = if number.is_empty() { "1".to_string() } else { number };
-                leaves.push(self.leaf(raw, part, format!("{prefix}{number}"), depth));
-            }
-        }
-        leaves
+        leaf_numbers(&message.parts)
+            .into_iter()
+            .filter_map(|(id, number)| message.parts.get(id).map(|part| (part, number)))
+            .map(|(part, number)| self.leaf(raw, part, format!("{prefix}{number}"), depth))
+            .collect()
     }
 
     /// One MIME leaf, opened if it is a message or a container.
@@ -260,6 +252,28 @@ impl Decomposer {
             p.children.push(child);
         }
     }
+}
+
+/// The leaves of a parsed part list in document order, with their part
+/// numbers (`1`, `2/1`, ...). On malformed input the parser may list a part
+/// below itself; every part is visited once, so the walk always ends.
+fn leaf_numbers(parts: &[mail_parser::MessagePart<'_>]) -> Vec<(usize, String)> {
+    let mut leaves = Vec::new();
+    let mut visited = vec![false; parts.len()];
+    let mut pending = vec![(0usize, String::new())];
+    while let Some((id, number)) = pending.pop() {
+        let (Some(seen), Some(part)) = (visited.get_mut(id), parts.get(id)) else { continue };
+        if std::mem::replace(seen, true) {
+            continue;
+        }
+        if let PartType::Multipart(children) = &part.body {
+            let base = if number.is_empty() { String::new() } else { format!("{number}/") };
+            pending.extend(children.iter().enumerate().rev().map(|(i, c)| (*c as usize, format!("{base}{}", i + 1))));
+        } else {
+            leaves.push((id, if number.is_empty() { "1".to_string() } else { number }));
+        }
+    }
+    leaves
 }
 
 /// `a..b` kept inside `0..len` and never reversed, whatever the parser
@@ -381,6 +395,24 @@ mod tests {
         let d = decompose(&broken, &ContainerRule::default());
         assert!(matches!(&d.unprocessable, Some((path, _)) if path == "1"));
         assert_eq!(d.parts[1].children[0].path, "2:later.exe", "damage in one part hides nothing in the next");
+    }
+
+    /// Found by the `decompose` fuzz target: for `Content-Type:multipart;
+    /// boundary=b\n\n--bContent-Type:message/rfc822...` mail-parser 0.11.9
+    /// (release build) lists part 1 as a child of itself and of the root;
+    /// walking that naively never ends and eats all memory.
+    #[test]
+    fn a_part_listed_below_itself_is_walked_once() {
+        let part = |body| mail_parser::MessagePart { body, ..Default::default() };
+        let cyclic = vec![
+            part(PartType::Multipart(vec![1])),
+            part(PartType::Multipart(vec![0, 1, 2])),
+            part(PartType::Text("leaf".into())),
+        ];
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(leaf_numbers(&cyclic)));
+        let leaves = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the walk ends");
+        assert_eq!(leaves, [(2, "1/3".to_string())]);
     }
 
     #[test]
