@@ -15,7 +15,7 @@ use crate::smtp::client::{ConnectError, Connection, RcptResult, ServerReply};
 use crate::spool::queue_file::QueuedMessage;
 use crate::spool::{Queue, Spool, unix_now};
 use dsn::{FailedRecipient, Returned};
-use pool::Pool;
+use pool::{Lease, Pool};
 use router::{NextHop, Target};
 use slow::SlowQueue;
 use std::collections::BTreeMap;
@@ -84,14 +84,20 @@ impl Delivery {
         rcpts: &[&Recipient],
         content: &[u8],
     ) -> (Vec<RcptResult>, Option<String>) {
-        if let Some(mut pooled) = self.pool.take(hop) {
-            let remote = pooled.conn.peer.to_string();
-            if let Ok(results) = pooled.conn.send(env, rcpts, content).await {
-                self.pool.put(hop.clone(), pooled);
-                return (results, Some(remote));
+        let limit = config.delivery.max_outgoing_connections;
+        let slot = loop {
+            match self.pool.lease(hop, limit).await {
+                Lease::Slot(slot) => break slot,
+                Lease::Idle(mut pooled) => {
+                    let remote = pooled.conn.peer.to_string();
+                    if let Ok(results) = pooled.conn.send(env, rcpts, content).await {
+                        self.pool.put(hop.clone(), pooled);
+                        return (results, Some(remote));
+                    }
+                    // A kept connection that died meanwhile: dropped, freeing its slot.
+                }
             }
-            // A kept connection that died meanwhile: open a fresh one.
-        }
+        };
         let targets = match router::targets(&self.dns, config, hop).await {
             Ok(t) => t,
             Err(e) if e.permanent => return (all(rcpts, RcptResult::Failed(local(550, e.status, &e.why))), None),
@@ -99,7 +105,6 @@ impl Delivery {
         };
         let mut last = RcptResult::Deferred(local(451, "4.4.1", &format!("no server of {hop} answered")));
         for Target { addr, host } in targets {
-            let slot = self.pool.slot(config.delivery.max_outgoing_connections).await;
             let opened = match Connection::open(addr, &host, &config.smtp.hostname, true).await {
                 // A server whose TLS is broken still gets the mail in plaintext.
                 Err(ConnectError::Temporary(why)) if why.contains("TLS") => {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// How long an idle connection is kept for reuse (Postfix's connection
 /// cache keeps them for seconds, not minutes).
@@ -21,25 +21,66 @@ pub struct Pooled {
     _permit: OwnedSemaphorePermit,
 }
 
+/// What a delivery gets to work with.
+pub enum Lease {
+    /// A kept connection to the hop, ready for a transaction.
+    Idle(Pooled),
+    /// Room to open a new connection.
+    Slot(OwnedSemaphorePermit),
+}
+
 /// Idle connections and connection slots.
 pub struct Pool {
     idle: Mutex<HashMap<NextHop, Vec<(Pooled, Instant)>>>,
     slots: Arc<Semaphore>,
     size: AtomicUsize,
+    /// Woken when a connection is returned, so a delivery waiting for a
+    /// slot takes it instead of waiting for it to time out.
+    returned: Notify,
 }
 
 impl Pool {
     /// A pool allowing `limit` connections at once.
     pub fn new(limit: usize) -> Pool {
-        Pool { idle: Mutex::new(HashMap::new()), slots: Arc::new(Semaphore::new(limit)), size: AtomicUsize::new(limit) }
+        Pool {
+            idle: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(limit)),
+            size: AtomicUsize::new(limit),
+            returned: Notify::new(),
+        }
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, HashMap<NextHop, Vec<(Pooled, Instant)>>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// An idle connection to `hop` if one is kept, else a slot for a new
+    /// one, waiting while `limit` connections are open. Idle connections
+    /// to other hops are closed first so they never starve active work.
+    pub async fn lease(&self, hop: &NextHop, limit: usize) -> Lease {
+        self.resize(limit);
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            if let Some(p) = self.take(hop) {
+                return Lease::Idle(p);
+            }
+            if let Ok(p) = self.slots.clone().try_acquire_owned() {
+                return Lease::Slot(p);
+            }
+            self.close_oldest_idle();
+            tokio::select! {
+                permit = self.slots.clone().acquire_owned() => {
+                    return Lease::Slot(permit.expect("the semaphore is never closed"));
+                }
+                () = &mut returned => {}
+            }
+        }
+    }
+
     /// An idle connection to `hop`, if one is kept.
-    pub fn take(&self, hop: &NextHop) -> Option<Pooled> {
+    fn take(&self, hop: &NextHop) -> Option<Pooled> {
         let mut idle = self.idle();
         let list = idle.get_mut(hop)?;
         let found = list.pop().map(|(p, _)| p);
@@ -52,6 +93,7 @@ impl Pool {
     /// Keep a connection that finished a transaction cleanly.
     pub fn put(&self, hop: NextHop, conn: Pooled) {
         self.idle().entry(hop).or_default().push((conn, Instant::now()));
+        self.returned.notify_waiters();
     }
 
     /// Wrap a new connection with the slot it was opened under.
@@ -59,13 +101,8 @@ impl Pool {
         Pooled { conn, _permit: permit }
     }
 
-    /// A slot for a new connection, waiting if `limit` are open. Idle
-    /// connections are closed first so they never starve active work.
-    pub async fn slot(&self, limit: usize) -> OwnedSemaphorePermit {
-        self.resize(limit);
-        if let Ok(p) = self.slots.clone().try_acquire_owned() {
-            return p;
-        }
+    /// Close the connection idle the longest, to free its slot.
+    fn close_oldest_idle(&self) {
         let oldest = {
             let mut idle = self.idle();
             let hop = idle
@@ -85,7 +122,6 @@ impl Pool {
         if let Some(p) = oldest {
             tokio::spawn(p.conn.quit());
         }
-        self.slots.clone().acquire_owned().await.expect("the semaphore is never closed")
     }
 
     /// Follow a changed `max_outgoing_connections`.

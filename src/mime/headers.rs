@@ -16,6 +16,14 @@ fn header_block(raw: &[u8]) -> Range<usize> {
     0..at
 }
 
+/// The header section of `raw`, the blank line that ends it included:
+/// enough to read the subject and addresses without decoding any body.
+pub fn section(raw: &[u8]) -> &[u8] {
+    let end = header_block(raw).end;
+    let blank = raw[end..].iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+    &raw[..end + blank]
+}
+
 /// Where each field of the header block starts and ends (continuation
 /// lines included), with its name.
 fn fields(raw: &[u8]) -> Vec<(String, Range<usize>)> {
@@ -149,6 +157,8 @@ mod tests {
         let added = set(b"From: a@b\r\n\r\nbody", "Subject", "new");
         assert_eq!(added, b"From: a@b\r\nSubject: new\r\n\r\nbody");
         assert_eq!(value(b"From: a@b\n\nSubject: body", "subject"), None, "bare LF messages too");
+        assert_eq!(&MSG[section(MSG).len()..], b"Subject: not a header\r\n");
+        assert_eq!(section(b"A: b"), b"A: b");
     }
 
     #[test]

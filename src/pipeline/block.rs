@@ -5,7 +5,7 @@
 use super::{Step, Verdict, Work};
 use crate::config::Config;
 use crate::events::{Event, Events, MessageRef};
-use crate::mime;
+use crate::mime::{self, headers};
 use crate::policy::spam::SpamRules;
 use crate::policy::{self, Disposition, Input};
 use std::path::PathBuf;
@@ -64,7 +64,10 @@ impl Step for Block {
 
     fn apply(&self, work: &mut Work<'_>) -> Verdict {
         let Some(parts) = work.parts.as_ref() else { return Verdict::Continue };
-        let parsed = mime::parse::parse(&work.msg.content);
+        // Only the spam scorer reads bodies; the other rules need the header.
+        let content = &work.msg.content;
+        let parsed =
+            mime::parse::parse(if work.config.blocking.spam.enabled { content } else { headers::section(content) });
         let subject = parsed.as_ref().and_then(|m| m.subject()).unwrap_or_default().to_string();
         let header_from: Vec<String> = parsed
             .as_ref()

@@ -364,13 +364,14 @@ fn parse_extensions(ehlo: &str) -> Extensions {
 /// the end, and the terminating `.CRLF` added.
 pub fn dot_stuff(content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + content.len() / 64 + 5);
-    let mut line_start = true;
-    for &b in content {
-        if line_start && b == b'.' {
+    let mut rest = content;
+    while let Some(&first) = rest.first() {
+        let run = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        if first == b'.' {
             out.push(b'.');
         }
-        out.push(b);
-        line_start = b == b'\n';
+        out.extend_from_slice(&rest[..run]);
+        rest = &rest[run..];
     }
     if !content.is_empty() && !content.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");

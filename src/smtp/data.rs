@@ -46,46 +46,67 @@ impl BodyWriter {
         self.buf.is_empty()
     }
 
-    /// Append message bytes (already unstuffed).
-    pub fn push(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.push_byte(b);
+    /// Append message bytes (already unstuffed). Header bytes are checked
+    /// one by one; the body moves a line at a time.
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while let Some((&first, rest)) = bytes.split_first() {
+            if self.violation.is_some() {
+                return;
+            }
+            if self.in_header {
+                self.push_header_byte(first);
+                bytes = rest;
+                continue;
+            }
+            let run = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |i| i + 1);
+            let (line, rest) = bytes.split_at(run);
+            self.push_body(line);
+            bytes = rest;
         }
     }
 
-    fn push_byte(&mut self, b: u8) {
-        if self.violation.is_some() {
-            return;
-        }
+    fn push_header_byte(&mut self, b: u8) {
         if b == 0 {
             return self.refuse(Violation::Nul);
         }
-        if self.in_header {
-            if self.prev == b'\r' && b != b'\n' || b == b'\n' && self.prev != b'\r' {
-                return self.refuse(Violation::BareLineEnd);
-            }
-            if b == b'\n' {
-                if self.header_line_start {
-                    self.in_header = false;
-                }
-                self.header_line_start = true;
-            } else if b != b'\r' {
-                self.header_line_start = false;
-            }
-        } else if b == b'\n' && self.prev != b'\r' {
-            // A bare LF in the body becomes CRLF, so no downstream parser can
-            // read a different line structure than we did (SMTP smuggling).
-            self.store(b'\r');
+        if self.prev == b'\r' && b != b'\n' || b == b'\n' && self.prev != b'\r' {
+            return self.refuse(Violation::BareLineEnd);
         }
-        self.store(b);
+        if b == b'\n' {
+            if self.header_line_start {
+                self.in_header = false;
+            }
+            self.header_line_start = true;
+        } else if b != b'\r' {
+            self.header_line_start = false;
+        }
+        self.store(&[b]);
         self.prev = b;
     }
 
-    fn store(&mut self, b: u8) {
-        if self.buf.len() >= self.max {
+    /// Body bytes up to and including at most one LF (at the end). A bare
+    /// LF becomes CRLF, so no downstream parser can read a different line
+    /// structure than we did (SMTP smuggling).
+    fn push_body(&mut self, line: &[u8]) {
+        if memchr::memchr(0, line).is_some() {
+            return self.refuse(Violation::Nul);
+        }
+        let Some((&last, head)) = line.split_last() else { return };
+        let before_last = head.last().copied().unwrap_or(self.prev);
+        if last == b'\n' && before_last != b'\r' {
+            self.store(head);
+            self.store(b"\r\n");
+        } else {
+            self.store(line);
+        }
+        self.prev = last;
+    }
+
+    fn store(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() > self.max {
             return self.refuse(Violation::TooLarge);
         }
-        self.buf.push(b);
+        self.buf.extend_from_slice(bytes);
     }
 
     fn refuse(&mut self, v: Violation) {
@@ -141,13 +162,24 @@ impl DotDecoder {
     /// within `input` after `n` bytes; what follows belongs to the next
     /// (pipelined) command.
     pub fn feed(&mut self, input: &[u8], out: &mut BodyWriter) -> Option<usize> {
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while let Some(&b) = input.get(i) {
+            if self.state == State::Middle {
+                // Inside a line nothing is special until CR or LF: pass the run on whole.
+                let run = memchr::memchr2(b'\r', b'\n', &input[i..]).unwrap_or(input.len() - i);
+                if run > 0 {
+                    out.push(&input[i..i + run]);
+                    i += run;
+                    continue;
+                }
+            }
+            i += 1;
             self.state = match (self.state, b) {
                 (State::LineStart { after_crlf }, b'.') => State::Dot { after_crlf },
                 (State::LineStart { .. } | State::Middle, _) => self.plain(b, out),
                 (State::Dot { after_crlf }, b'\r') => State::DotCr { after_crlf },
                 (State::Dot { .. }, _) => self.plain(b, out),
-                (State::DotCr { after_crlf: true }, b'\n') => return Some(i + 1),
+                (State::DotCr { after_crlf: true }, b'\n') => return Some(i),
                 (State::DotCr { .. }, b'\n') => {
                     out.push(b"\r\n");
                     State::LineStart { after_crlf: true }
