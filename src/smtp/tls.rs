@@ -30,10 +30,13 @@ impl TlsFiles {
     }
 
     /// The acceptor for the current configuration; `None` (and STARTTLS not
-    /// offered) if no certificate can be loaded or made.
+    /// offered) if no certificate can be loaded or made. Serialised, so
+    /// sessions arriving together at first start make one certificate.
     pub fn acceptor(&self, config: &Config) -> Option<TlsAcceptor> {
-        let (cert, key) = if config.smtp.tls_cert.is_empty() {
-            match self.ensure_self_signed(&config.smtp.hostname) {
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        let self_signed = config.smtp.tls_cert.is_empty();
+        let (cert, key) = if self_signed {
+            match self.ensure_self_signed(&config.smtp.hostname, false) {
                 Ok(paths) => paths,
                 Err(e) => {
                     tracing::error!("cannot create a self-signed certificate: {e}");
@@ -44,16 +47,25 @@ impl TlsFiles {
             (PathBuf::from(&config.smtp.tls_cert), PathBuf::from(&config.smtp.tls_key))
         };
         let source = (cert.clone(), key.clone(), modified(&cert), modified(&key));
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((s, acceptor)) = cached.as_ref()
             && *s == source
         {
             return Some(acceptor.clone());
         }
-        match server_config(&cert, &key) {
+        let loaded = server_config(&cert, &key).or_else(|e| {
+            if !self_signed {
+                return Err(e);
+            }
+            // Our own pair is damaged (a crash between writing its two
+            // files, say): make a new one rather than go without TLS.
+            tracing::warn!("self-signed certificate unusable ({e}); making a new one");
+            self.ensure_self_signed(&config.smtp.hostname, true)?;
+            server_config(&cert, &key)
+        });
+        match loaded {
             Ok(sc) => {
                 let acceptor = TlsAcceptor::from(Arc::new(sc));
-                *cached = Some((source, acceptor.clone()));
+                *cached = Some(((cert.clone(), key.clone(), modified(&cert), modified(&key)), acceptor.clone()));
                 Some(acceptor)
             }
             Err(e) => {
@@ -63,14 +75,20 @@ impl TlsFiles {
         }
     }
 
-    fn ensure_self_signed(&self, hostname: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+    /// The self-signed pair, made if missing (or if `renew`). Each file is
+    /// written to a temporary name and renamed, so it is never seen half
+    /// written.
+    fn ensure_self_signed(&self, hostname: &str, renew: bool) -> anyhow::Result<(PathBuf, PathBuf)> {
         let cert = self.self_signed_dir.join("smtp-cert.pem");
         let key = self.self_signed_dir.join("smtp-key.pem");
-        if !cert.exists() || !key.exists() {
+        if renew || !cert.exists() || !key.exists() {
             std::fs::create_dir_all(&self.self_signed_dir)?;
             let made = rcgen::generate_simple_self_signed(vec![hostname.to_string()])?;
-            write_private(&key, made.key_pair.serialize_pem().as_bytes())?;
-            std::fs::write(&cert, made.cert.pem())?;
+            let (key_tmp, cert_tmp) = (key.with_extension("pem.new"), cert.with_extension("pem.new"));
+            write_private(&key_tmp, made.key_pair.serialize_pem().as_bytes())?;
+            std::fs::write(&cert_tmp, made.cert.pem())?;
+            std::fs::rename(&key_tmp, &key)?;
+            std::fs::rename(&cert_tmp, &cert)?;
             tracing::info!("made a self-signed STARTTLS certificate for {hostname} in {}", cert.display());
         }
         Ok((cert, key))
@@ -152,5 +170,48 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let mut c = Config::default();
+        c.smtp.hostname = "mx.test".into();
+        c
+    }
+
+    #[test]
+    fn sessions_arriving_together_share_one_certificate() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let files = Arc::new(TlsFiles::new(dir.path().join("tls")));
+            let start = Arc::new(std::sync::Barrier::new(8));
+            let threads: Vec<_> = (0..8)
+                .map(|_| {
+                    let (files, start) = (files.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        files.acceptor(&config()).is_some()
+                    })
+                })
+                .collect();
+            assert!(threads.into_iter().all(|t| t.join().unwrap()), "every session gets TLS");
+            let (cert, key) = (dir.path().join("tls/smtp-cert.pem"), dir.path().join("tls/smtp-key.pem"));
+            assert!(server_config(&cert, &key).is_ok(), "the pair on disk matches");
+        }
+    }
+
+    #[test]
+    fn a_damaged_self_signed_pair_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("tls");
+        let first = TlsFiles::new(tls.clone());
+        assert!(first.acceptor(&config()).is_some());
+        let other = rcgen::generate_simple_self_signed(vec!["other".to_string()]).unwrap();
+        std::fs::write(tls.join("smtp-key.pem"), other.key_pair.serialize_pem()).unwrap();
+        assert!(TlsFiles::new(tls).acceptor(&config()).is_some(), "a mismatched pair is made anew");
     }
 }
