@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let parts = decompose(data, &rule);
     let extracted: usize = parts.all().iter().filter(|p| p.depth > 0).map(|p| p.data.len()).sum();
     assert!(extracted as u64 <= LIMIT_MB * 1024 * 1024, "extracted {extracted} bytes past the budget");
-    let everything: rebuild::Deletions = parts.all().iter().map(|p| (p.path.clone(), "gone".to_string())).collect();
+    let everything: rebuild::Edits =
+        parts.all().iter().map(|p| (p.path.clone(), rebuild::Edit::Delete(Some("gone".to_string())))).collect();
     let _ = rebuild::rebuild(data, &parts.parts, &everything);
 });

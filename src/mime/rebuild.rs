@@ -12,29 +12,42 @@ use super::limits::Budget;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Parts to delete: path → replacement text.
-pub type Deletions = HashMap<String, String>;
+/// What becomes of a part when the message is put back together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// Removed. With a text, a stand-in carrying it takes the part's place
+    /// (inside zip, tar, uuencode and BinHex always: `DELETEDn.TXT`);
+    /// without, a MIME part goes without a trace.
+    Delete(Option<String>),
+    /// Kept, with this content instead (a repaired document).
+    Replace(Vec<u8>),
+}
+
+/// The parts to change, by path.
+pub type Edits = HashMap<String, Edit>;
 
 /// What became of a part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Same,
     Changed(Vec<u8>),
-    /// Deleted; the text its stand-in carries.
-    Deleted(String),
+    /// Deleted, with the text its stand-in carries (if any).
+    Deleted(Option<String>),
 }
 
-/// The message `raw` (whose leaves are `parts`) with `deletions` applied.
-pub fn rebuild(raw: &[u8], parts: &[Part], deletions: &Deletions) -> Vec<u8> {
-    let outcomes: Vec<Outcome> = parts.iter().map(|p| outcome(p, deletions)).collect();
+/// The message `raw` (whose leaves are `parts`) with `edits` applied.
+pub fn rebuild(raw: &[u8], parts: &[Part], edits: &Edits) -> Vec<u8> {
+    let outcomes: Vec<Outcome> = parts.iter().map(|p| outcome(p, edits)).collect();
     splice(raw, parts, &outcomes)
 }
 
-fn outcome(part: &Part, deletions: &Deletions) -> Outcome {
-    if let Some(text) = deletions.get(&part.path) {
-        return Outcome::Deleted(text.clone());
+fn outcome(part: &Part, edits: &Edits) -> Outcome {
+    match edits.get(&part.path) {
+        Some(Edit::Delete(text)) => return Outcome::Deleted(text.clone()),
+        Some(Edit::Replace(bytes)) => return Outcome::Changed(bytes.clone()),
+        None => {}
     }
-    let outcomes: Vec<Outcome> = part.children.iter().map(|c| outcome(c, deletions)).collect();
+    let outcomes: Vec<Outcome> = part.children.iter().map(|c| outcome(c, edits)).collect();
     if outcomes.iter().all(|o| *o == Outcome::Same) {
         return Outcome::Same;
     }
@@ -71,7 +84,7 @@ fn changes(children: &[Part], outcomes: &[Outcome]) -> Vec<Change> {
                 Outcome::Changed(bytes) => Replacement::Content(bytes.clone()),
                 Outcome::Deleted(text) => {
                     deleted += 1;
-                    Replacement::Deleted { n: deleted, text: text.clone() }
+                    Replacement::Deleted { n: deleted, text: text.clone().unwrap_or_default() }
                 }
             };
             Some(Change { index, replacement })
@@ -80,14 +93,11 @@ fn changes(children: &[Part], outcomes: &[Outcome]) -> Vec<Change> {
 }
 
 /// The stand-in text for a container deleted because of something inside.
-fn first_text(outcomes: &[Outcome]) -> String {
-    outcomes
-        .iter()
-        .find_map(|o| match o {
-            Outcome::Deleted(text) => Some(text.clone()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "An attachment was removed from this message by the mail policy.".into())
+fn first_text(outcomes: &[Outcome]) -> Option<String> {
+    outcomes.iter().find_map(|o| match o {
+        Outcome::Deleted(text) => Some(text.clone()),
+        _ => None,
+    })?
 }
 
 /// `raw` with the MIME parts `parts` replaced according to `outcomes`.
@@ -105,28 +115,52 @@ fn splice(raw: &[u8], parts: &[Part], outcomes: &[Outcome]) -> Vec<u8> {
         if header.start < cursor || body.end > raw.len() {
             continue;
         }
-        out.extend_from_slice(&raw[cursor..header.start]);
         let block = &raw[header.start..body.start];
         match outcome {
+            Outcome::Deleted(None) if header.start > 0 => {
+                out.extend_from_slice(&raw[cursor..delimiter_start(raw, header.start).max(cursor)]);
+            }
             Outcome::Deleted(text) => {
+                out.extend_from_slice(&raw[cursor..header.start]);
                 deleted += 1;
-                out.extend(stand_in(block, header.start == 0, deleted, text));
+                out.extend(stand_in(block, header.start == 0, deleted, text.as_deref().unwrap_or_default()));
             }
             Outcome::Changed(bytes) if part.holds == Some(Holds::Message) && !encoded => {
+                out.extend_from_slice(&raw[cursor..header.start]);
                 out.extend_from_slice(block);
                 out.extend_from_slice(bytes);
             }
             Outcome::Changed(bytes) => {
+                out.extend_from_slice(&raw[cursor..header.start]);
                 out.extend(headers::without(block, |name| name.eq_ignore_ascii_case("content-transfer-encoding")));
                 out.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
                 out.extend(base64_lines(bytes));
             }
-            Outcome::Same => {}
+            Outcome::Same => out.extend_from_slice(&raw[cursor..header.start]),
         }
         cursor = body.end;
     }
     out.extend_from_slice(&raw[cursor..]);
     out
+}
+
+/// Where the boundary line in front of the part starting at `header`
+/// begins, with the line break before it (which belongs to the delimiter,
+/// RFC 2046 §5.1.1): removing from there to the part's end leaves the
+/// multipart well formed.
+fn delimiter_start(raw: &[u8], header: usize) -> usize {
+    let before = &raw[..header];
+    let line_end =
+        before.len() - [&b"\r\n"[..], b"\n"].into_iter().find(|e| before.ends_with(e)).map_or(0, |e| e.len());
+    let start = memchr::memrchr(b'\n', &before[..line_end]).map_or(0, |i| i + 1);
+    if !before[start..line_end].starts_with(b"--") {
+        return header;
+    }
+    match start {
+        0 => 0,
+        s if s >= 2 && &before[s - 2..s] == b"\r\n" => s - 2,
+        s => s - 1,
+    }
 }
 
 /// The `text/plain` part that takes a deleted part's place. It keeps the
@@ -170,8 +204,8 @@ mod tests {
     use crate::config::ContainerRule;
     use crate::mime::decompose;
 
-    fn deletions(paths: &[&str]) -> Deletions {
-        paths.iter().map(|p| (p.to_string(), "GONE".to_string())).collect()
+    fn deletions(paths: &[&str]) -> Edits {
+        paths.iter().map(|p| (p.to_string(), Edit::Delete(Some("GONE".to_string())))).collect()
     }
 
     fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
@@ -197,7 +231,7 @@ mod tests {
     fn nothing_to_delete_changes_nothing() {
         let raw = message(&zip(&[("a.txt", b"x")]));
         let d = decompose(&raw, &ContainerRule::default());
-        assert_eq!(rebuild(&raw, &d.parts, &Deletions::new()), raw);
+        assert_eq!(rebuild(&raw, &d.parts, &Edits::new()), raw);
     }
 
     #[test]
@@ -223,6 +257,27 @@ mod tests {
         assert_eq!(paths, ["1", "2", "2:inner.zip", "2:inner.zip/DELETED1.TXT", "2:inner.zip/ok.txt", "2:top.txt"]);
         assert_eq!(again.all()[3].data, b"GONE");
         assert_eq!(again.parts[0].data, b"keep this text");
+    }
+
+    #[test]
+    fn without_a_stand_in_the_part_goes_with_its_boundary_line() {
+        let raw = message(&zip(&[("a.txt", b"x")]));
+        let d = decompose(&raw, &ContainerRule::default());
+        let edits = Edits::from([("2".to_string(), Edit::Delete(None))]);
+        let out = String::from_utf8(rebuild(&raw, &d.parts, &edits)).unwrap();
+        assert!(out.ends_with("\r\n\r\nkeep this text\r\n--B--\r\n"), "{out}");
+        assert_eq!(decompose(out.as_bytes(), &ContainerRule::default()).parts.len(), 1);
+    }
+
+    #[test]
+    fn a_replaced_member_keeps_its_name() {
+        let raw = message(&zip(&[("doc.docm", b"with macros"), ("b.txt", b"b")]));
+        let d = decompose(&raw, &ContainerRule::default());
+        let edits = Edits::from([("2:doc.docm".to_string(), Edit::Replace(b"without macros".to_vec()))]);
+        let again = decompose(&rebuild(&raw, &d.parts, &edits), &ContainerRule::default());
+        let members: Vec<(&str, &[u8])> =
+            again.parts[1].children.iter().map(|p| (p.path.as_str(), p.data.as_slice())).collect();
+        assert_eq!(members, [("2:doc.docm", &b"without macros"[..]), ("2:b.txt", b"b")]);
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct Work<'a> {
     pub msg: &'a mut QueuedMessage,
     /// The message taken apart (by the decompose step).
     pub parts: Option<Decomposition>,
-    /// What the policy decided so far (deletions accumulate over steps).
+    /// What the policy decided so far (edits accumulate over steps).
     pub decision: Decision,
 }
 

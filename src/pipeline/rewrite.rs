@@ -26,9 +26,7 @@ impl Step for Rewrite {
         let msg = &mut *work.msg;
         let rebuilt = match (&d.disposition, work.parts.as_ref()) {
             (Disposition::Forward { .. }, _) => None,
-            (_, Some(parts)) if !d.deletions.is_empty() => {
-                Some(rebuild::rebuild(&msg.content, &parts.parts, &d.deletions))
-            }
+            (_, Some(parts)) if !d.edits.is_empty() => Some(rebuild::rebuild(&msg.content, &parts.parts, &d.edits)),
             _ => None,
         };
         let mut content = headers::remove(rebuilt.as_deref().unwrap_or(&msg.content), TRACE_FIELD);

@@ -18,7 +18,7 @@ pub mod subject;
 use crate::config::{Action, Config, EncryptedAction, Unprocessable};
 use crate::mime::Decomposition;
 use crate::mime::limits::LimitHit;
-use crate::mime::rebuild::Deletions;
+use crate::mime::rebuild::{Edit, Edits};
 use std::fmt;
 
 /// Something a rule found in a message.
@@ -113,8 +113,8 @@ pub struct Decision {
     /// Everything that matched, in rule order, with what was done.
     pub findings: Vec<(Finding, Handling)>,
     pub disposition: Disposition,
-    /// Parts to remove, with the text of their stand-in.
-    pub deletions: Deletions,
+    /// Parts to remove or replace.
+    pub edits: Edits,
     /// New subject prefix (heuristic spam).
     pub subject_tag: Option<String>,
 }
@@ -200,7 +200,8 @@ pub fn evaluate(config: &Config, input: &Input<'_>) -> Decision {
     }
     let all = input.parts.all();
     for blocked in filename::check(&b.filename, &all) {
-        d.deletions.insert(blocked.path.clone(), b.filename.replacement_text.clone());
+        let stand_in = b.filename.replace.then(|| b.filename.replacement_text.clone());
+        d.edits.insert(blocked.path.clone(), Edit::Delete(stand_in));
         let finding = Finding::FileName { path: blocked.path, name: blocked.name, pattern: blocked.pattern };
         d.findings.push((finding, Handling::Deleted));
     }
@@ -210,7 +211,7 @@ pub fn evaluate(config: &Config, input: &Input<'_>) -> Decision {
         let e = &b.encrypted;
         match e.action {
             EncryptedAction::Delete => {
-                d.deletions.insert(part.path.clone(), e.replacement_text.clone());
+                d.edits.insert(part.path.clone(), Edit::Delete(e.replace.then(|| e.replacement_text.clone())));
                 d.findings.push((finding, Handling::Deleted));
             }
             EncryptedAction::Drop => return stop(d, finding, Handling::Dropped, Disposition::Drop),
@@ -274,7 +275,7 @@ mod tests {
             config("[blocking.subject]\nenabled = true\npatterns = [\"*bad*\"]\n[blocking.filename]\nenabled = true\n");
         let d = run(&c, "a bad subject", &parts(vec![part("2", "x.exe", false)]));
         assert_eq!(d.disposition, Disposition::Drop);
-        assert!(d.deletions.is_empty(), "no file-name work after a drop");
+        assert!(d.edits.is_empty(), "no file-name work after a drop");
         let logging = config(
             "[blocking.subject]\nenabled = true\npatterns = [\"*bad*\"]\naction = \"log\"\n[blocking.filename]\nenabled = true\n",
         );
@@ -282,7 +283,7 @@ mod tests {
         assert_eq!(d.disposition, Disposition::Deliver);
         assert_eq!(d.findings.len(), 2);
         assert_eq!(d.findings[0].1, Handling::Logged);
-        assert_eq!((d.findings[1].1.clone(), d.deletions.contains_key("2")), (Handling::Deleted, true));
+        assert_eq!((d.findings[1].1.clone(), d.edits.contains_key("2")), (Handling::Deleted, true));
     }
 
     #[test]
@@ -323,9 +324,9 @@ mod tests {
     fn encrypted_containers_by_action() {
         let d = parts(vec![part("2", "secret.zip", true)]);
         let deleted = run(&Config::default(), "s", &d);
-        assert_eq!((deleted.disposition, deleted.deletions.len()), (Disposition::Deliver, 1), "delete is the default");
+        assert_eq!((deleted.disposition, deleted.edits.len()), (Disposition::Deliver, 1), "delete is the default");
         assert_eq!(run(&config("[blocking.encrypted]\naction = \"drop\""), "s", &d).disposition, Disposition::Drop);
         let logged = run(&config("[blocking.encrypted]\naction = \"log\""), "s", &d);
-        assert!(logged.deletions.is_empty() && logged.findings[0].1 == Handling::Logged);
+        assert!(logged.edits.is_empty() && logged.findings[0].1 == Handling::Logged);
     }
 }
