@@ -8,6 +8,7 @@ use crate::delivery::Delivery;
 use crate::dns::Dns;
 use crate::events::{self, Events};
 use crate::pipeline::{FastQueue, Pipeline};
+use crate::scan::builtin::Signatures;
 use crate::smtp::server::Inbound;
 use crate::smtp::tls::TlsFiles;
 use crate::spool::{Queue, Spool};
@@ -25,8 +26,13 @@ pub struct Gateway {
 impl Gateway {
     /// Recover the queues and start every task. Returns once the gateway is
     /// running; the listeners come up as the configuration asks. Events go
-    /// to `events`.
-    pub fn start(config: ConfigHandle, pipeline: Pipeline, events: Events) -> anyhow::Result<Gateway> {
+    /// to `events`; `signatures` is the engine's set, which updates swap.
+    pub fn start(
+        config: ConfigHandle,
+        pipeline: Pipeline,
+        events: Events,
+        signatures: Arc<Signatures>,
+    ) -> anyhow::Result<Gateway> {
         let cfg = config.current();
         let queue_dir = PathBuf::from(&cfg.paths.queue_dir);
         let spool = Arc::new(
@@ -54,12 +60,20 @@ impl Gateway {
 
         let fast = Arc::new(FastQueue::new(config.clone(), spool.clone(), pipeline, delivery.clone(), fast_tx.clone()));
         let tls = TlsFiles::new(queue_dir.join("tls"));
-        let inbound = Arc::new(Inbound::new(config.clone(), spool.clone(), dns, tls, fast_tx.clone(), events));
+        let inbound = Arc::new(Inbound::new(config.clone(), spool.clone(), dns, tls, fast_tx.clone(), events.clone()));
         tokio::spawn(config.clone().watch_file());
         tokio::spawn(inbound.run_listeners());
         tokio::spawn(fast.run(fast_rx));
         tokio::spawn(delivery.clone().run_slow_queue());
-        tokio::spawn(control::serve(spool.clone(), cfg.smtp.hostname.clone(), fast_tx, delivery.clone()));
+        tokio::spawn(control::serve(
+            spool.clone(),
+            config.clone(),
+            fast_tx.clone(),
+            delivery.clone(),
+            signatures.clone(),
+            events.clone(),
+        ));
+        tokio::spawn(scheduled_updates(config.clone(), spool.clone(), fast_tx, delivery.clone(), signatures, events));
         Ok(Gateway { spool, delivery })
     }
 }
@@ -68,7 +82,9 @@ impl Gateway {
 pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
     let (events, received) = Events::channel();
     tokio::spawn(events::log_all(received));
-    Gateway::start(config, Pipeline::standard(events.clone()), events)?;
+    let defs = PathBuf::from(&config.current().antivirus.defs_dir);
+    let signatures = Arc::new(tokio::task::spawn_blocking(move || Signatures::new(&defs)).await?);
+    Gateway::start(config, Pipeline::standard(events.clone(), signatures.clone()), events, signatures)?;
     tracing::info!("mxguard {} started", env!("CARGO_PKG_VERSION"));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -77,4 +93,40 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
     }
     tracing::info!("mxguard stopping; queued messages stay in the spool");
     Ok(())
+}
+
+/// LiveUpdate on its schedule: sleep until the next attempt the current
+/// configuration names (looking again every minute, as it may change),
+/// then update as `mxguard defs update` would.
+async fn scheduled_updates(
+    config: ConfigHandle,
+    spool: Arc<Spool>,
+    fast: mpsc::UnboundedSender<String>,
+    delivery: Arc<Delivery>,
+    signatures: Arc<Signatures>,
+    events: Events,
+) {
+    const LOOK_AGAIN: std::time::Duration = std::time::Duration::from_secs(60);
+    loop {
+        let now = chrono::Local::now().naive_local();
+        let due = config.current().liveupdate.next_attempt(now);
+        let wait = due.map_or(LOOK_AGAIN, |at| (at - now).to_std().unwrap_or_default().min(LOOK_AGAIN));
+        tokio::time::sleep(wait).await;
+        if due.is_none_or(|at| chrono::Local::now().naive_local() < at) {
+            continue;
+        }
+        let (spool, fast, delivery, signatures, events) =
+            (spool.clone(), fast.clone(), delivery.clone(), signatures.clone(), events.clone());
+        let config = config.current();
+        let done = tokio::task::spawn_blocking(move || {
+            let running =
+                control::Running { fast: &fast, slow: &delivery.slow, signatures: &signatures, events: &events };
+            control::execute(&spool, &config, &control::ControlCommand::UpdateDefinitions, Some(running))
+        })
+        .await;
+        match done {
+            Ok(Ok(text)) => tracing::info!("scheduled LiveUpdate: {text}"),
+            other => tracing::warn!("scheduled LiveUpdate: {other:?}"),
+        }
+    }
 }

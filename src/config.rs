@@ -1,15 +1,21 @@
 //! Typed settings (SPEC defaults), validation that names key, value and what
 //! is allowed, and the live handle every component reads its snapshot from.
 
+mod antivirus;
 mod blocking;
 mod handle;
+mod liveupdate;
 mod validate;
 
+pub use antivirus::{
+    Antivirus, OnDetect, OnNotRemoved, OnUnrepairable, Outbreak, ScanPolicy, ScannerConfig, ScannerKind,
+};
 pub use blocking::{
     Action, Blocking, ContainerRule, DnsblRule, DnsblZone, EncryptedAction, EncryptedRule, FilenameRule, SenderRule,
     SizeRule, SpamRule, SubjectRule, Unprocessable,
 };
 pub use handle::{ConfigHandle, load_file};
+pub use liveupdate::LiveUpdate;
 pub use validate::{Problem, is_hostname, parse_host_port, parse_nameserver, validate};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +33,8 @@ pub struct Config {
     pub dns: Dns,
     pub admin: Admin,
     pub blocking: Blocking,
+    pub antivirus: Antivirus,
+    pub liveupdate: LiveUpdate,
 }
 
 /// The inbound SMTP listener.
@@ -220,6 +228,8 @@ mod tests {
         assert_eq!(shipped.admin, defaults.admin);
         assert_eq!(shipped.paths, defaults.paths);
         assert_eq!(shipped.blocking, defaults.blocking);
+        assert_eq!(shipped.antivirus, defaults.antivirus);
+        assert_eq!(shipped.liveupdate, defaults.liveupdate);
     }
 
     #[test]

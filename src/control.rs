@@ -1,9 +1,14 @@
-//! Queue actions requested from outside the gateway process (`mxguard
-//! queue ...`): sent over a Unix socket in the queue directory to a running
-//! gateway, so its workers pick the results up at once, or carried out on
-//! the files directly when no gateway runs.
+//! Actions requested from outside the gateway process (`mxguard queue
+//! ...`, `mxguard defs update`): sent over a Unix socket in the queue
+//! directory to a running gateway, so its workers and engine pick the
+//! results up at once, or carried out on the files directly when no
+//! gateway runs.
 
+use crate::config::Config;
 use crate::delivery::slow::SlowQueue;
+use crate::events::{Event, Events};
+use crate::scan::builtin::Signatures;
+use crate::scan::liveupdate::{self, Outcome};
 use crate::spool::{Queue, Spool, hold};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -12,9 +17,11 @@ use std::time::SystemTime;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-/// An administrator's queue action.
+/// An administrator's action.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueueCommand {
+pub enum ControlCommand {
+    /// LiveUpdate now: install a newer definitions package if a source has one.
+    UpdateDefinitions,
     /// Retry every slow-queue message now.
     Flush,
     /// Move held messages (an ID or `all`) back to the fast queue.
@@ -25,48 +32,60 @@ pub enum QueueCommand {
     Forward { which: String, to: String, subject: String },
 }
 
-impl QueueCommand {
+impl ControlCommand {
     /// One line on the control socket: tab-separated fields.
     pub fn to_line(&self) -> String {
         match self {
-            QueueCommand::Flush => "flush".into(),
-            QueueCommand::Reprocess(w) => format!("reprocess\t{w}"),
-            QueueCommand::Drop(w) => format!("drop\t{w}"),
-            QueueCommand::Forward { which, to, subject } => format!("forward\t{which}\t{to}\t{subject}"),
+            ControlCommand::UpdateDefinitions => "update-definitions".into(),
+            ControlCommand::Flush => "flush".into(),
+            ControlCommand::Reprocess(w) => format!("reprocess\t{w}"),
+            ControlCommand::Drop(w) => format!("drop\t{w}"),
+            ControlCommand::Forward { which, to, subject } => format!("forward\t{which}\t{to}\t{subject}"),
         }
     }
 
     /// Parse a control line.
-    pub fn from_line(line: &str) -> Option<QueueCommand> {
+    pub fn from_line(line: &str) -> Option<ControlCommand> {
         let f: Vec<&str> = line.trim_end_matches(['\r', '\n']).split('\t').collect();
         match f.as_slice() {
-            ["flush"] => Some(QueueCommand::Flush),
-            ["reprocess", w] => Some(QueueCommand::Reprocess(w.to_string())),
-            ["drop", w] => Some(QueueCommand::Drop(w.to_string())),
+            ["update-definitions"] => Some(ControlCommand::UpdateDefinitions),
+            ["flush"] => Some(ControlCommand::Flush),
+            ["reprocess", w] => Some(ControlCommand::Reprocess(w.to_string())),
+            ["drop", w] => Some(ControlCommand::Drop(w.to_string())),
             ["forward", w, to, subject] => {
-                Some(QueueCommand::Forward { which: w.to_string(), to: to.to_string(), subject: subject.to_string() })
+                Some(ControlCommand::Forward { which: w.to_string(), to: to.to_string(), subject: subject.to_string() })
             }
             _ => None,
         }
     }
 }
 
-/// A running gateway's queues, to hand new work to.
+/// A running gateway's queues and engine, to hand new work to.
 pub struct Running<'a> {
     pub fast: &'a mpsc::UnboundedSender<String>,
     pub slow: &'a SlowQueue,
+    pub signatures: &'a Signatures,
+    pub events: &'a Events,
 }
 
-/// Carry out `cmd` on the spool; with `running`, also wake the workers.
-/// Returns a one-line summary for the administrator.
-pub fn execute(spool: &Spool, hostname: &str, cmd: &QueueCommand, running: Option<Running<'_>>) -> io::Result<String> {
+/// Carry out `cmd` on the spool and definitions; with `running`, also wake
+/// the workers and swap the engine. Returns a one-line summary for the
+/// administrator.
+pub fn execute(
+    spool: &Spool,
+    config: &Config,
+    cmd: &ControlCommand,
+    running: Option<Running<'_>>,
+) -> io::Result<String> {
+    let hostname = config.smtp.hostname.as_str();
     let queue = |id: String| {
         if let Some(r) = &running {
             let _ = r.fast.send(id);
         }
     };
     match cmd {
-        QueueCommand::Flush => {
+        ControlCommand::UpdateDefinitions => update_definitions(spool, config, running.as_ref()),
+        ControlCommand::Flush => {
             let ids = spool.list(Queue::Slow)?;
             match &running {
                 Some(r) => r.slow.flush(),
@@ -78,21 +97,21 @@ pub fn execute(spool: &Spool, hostname: &str, cmd: &QueueCommand, running: Optio
             }
             Ok(format!("{} slow-queue message(s) scheduled for delivery now", ids.len()))
         }
-        QueueCommand::Reprocess(which) => {
+        ControlCommand::Reprocess(which) => {
             let ids = hold::select(spool, which)?;
             for id in &ids {
                 queue(hold::reprocess(spool, id)?);
             }
             Ok(format!("{} held message(s) returned to the fast queue", ids.len()))
         }
-        QueueCommand::Drop(which) => {
+        ControlCommand::Drop(which) => {
             let ids = hold::select(spool, which)?;
             for id in &ids {
                 hold::drop(spool, id)?;
             }
             Ok(format!("{} held message(s) dropped", ids.len()))
         }
-        QueueCommand::Forward { which, to, subject } => {
+        ControlCommand::Forward { which, to, subject } => {
             let ids = hold::select(spool, which)?;
             for id in &ids {
                 queue(hold::forward_copy(spool, hostname, id, to, subject)?);
@@ -102,6 +121,43 @@ pub fn execute(spool: &Spool, hostname: &str, cmd: &QueueCommand, running: Optio
     }
 }
 
+/// LiveUpdate now. In a running gateway the engine is swapped, the attempt
+/// and its result are events, and messages held for a scan error go back
+/// to the fast queue to be scanned with the new definitions.
+fn update_definitions(spool: &Spool, config: &Config, running: Option<&Running<'_>>) -> io::Result<String> {
+    let fresh;
+    let signatures = match running {
+        Some(r) => r.signatures,
+        None => {
+            fresh = Signatures::new(std::path::Path::new(&config.antivirus.defs_dir));
+            &fresh
+        }
+    };
+    let outcome = liveupdate::update_now(config, signatures);
+    let result = match &outcome {
+        Ok(Outcome::Updated(i)) => format!("definitions {} of {} installed", i.sequence, i.date),
+        Ok(Outcome::UpToDate(sequence)) => format!("definitions are up to date (sequence {sequence})"),
+        Err(why) => format!("update failed: {why}"),
+    };
+    let Some(r) = running else { return outcome.map(|_| result).map_err(io::Error::other) };
+    r.events.emit(Event::UpdateAttempted { result: result.clone() });
+    let Ok(Outcome::Updated(installed)) = outcome else { return outcome.map(|_| result).map_err(io::Error::other) };
+    r.events.emit(Event::DefinitionsUpdated { sequence: installed.sequence, date: installed.date });
+    let mut rescanned = 0;
+    for id in spool.list(Queue::Hold)? {
+        let held_for_scan_error =
+            spool.load_header(Queue::Hold, &id).is_ok_and(|h| h.message.reason.starts_with(SCAN_ERROR));
+        if held_for_scan_error {
+            let _ = r.fast.send(hold::reprocess(spool, &id)?);
+            rescanned += 1;
+        }
+    }
+    Ok(format!("{result}; {rescanned} held message(s) sent to be scanned again"))
+}
+
+/// How the hold reason of a message held for a scan error begins.
+pub const SCAN_ERROR: &str = "scan error";
+
 /// The control socket's path for a queue directory.
 pub fn socket_path(queue_dir: &Path) -> PathBuf {
     queue_dir.join("control.sock")
@@ -109,7 +165,7 @@ pub fn socket_path(queue_dir: &Path) -> PathBuf {
 
 /// Send `cmd` to a running gateway. `Err` with `NotFound` or
 /// `ConnectionRefused` means none runs.
-pub fn request(queue_dir: &Path, cmd: &QueueCommand) -> io::Result<String> {
+pub fn request(queue_dir: &Path, cmd: &ControlCommand) -> io::Result<String> {
     let mut stream = std::os::unix::net::UnixStream::connect(socket_path(queue_dir))?;
     stream.write_all(format!("{}\n", cmd.to_line()).as_bytes())?;
     let mut reply = String::new();
@@ -124,9 +180,11 @@ pub fn request(queue_dir: &Path, cmd: &QueueCommand) -> io::Result<String> {
 /// Serve the control socket for a running gateway.
 pub async fn serve(
     spool: Arc<Spool>,
-    hostname: String,
+    config: crate::config::ConfigHandle,
     fast: mpsc::UnboundedSender<String>,
     delivery: Arc<crate::delivery::Delivery>,
+    signatures: Arc<Signatures>,
+    events: Events,
 ) {
     let path = socket_path(spool.root());
     let _ = std::fs::remove_file(&path);
@@ -139,19 +197,21 @@ pub async fn serve(
     };
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
-        let (spool, hostname, fast, delivery) = (spool.clone(), hostname.clone(), fast.clone(), delivery.clone());
+        let (spool, config, fast, delivery) = (spool.clone(), config.current(), fast.clone(), delivery.clone());
+        let (signatures, events) = (signatures.clone(), events.clone());
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
             if tokio::io::BufReader::new(read).read_line(&mut line).await.is_err() {
                 return;
             }
-            let reply = match QueueCommand::from_line(&line) {
+            let reply = match ControlCommand::from_line(&line) {
                 None => "error unknown command".to_string(),
                 Some(cmd) => {
                     let result = tokio::task::spawn_blocking(move || {
-                        let running = Running { fast: &fast, slow: &delivery.slow };
-                        execute(&spool, &hostname, &cmd, Some(running))
+                        let running =
+                            Running { fast: &fast, slow: &delivery.slow, signatures: &signatures, events: &events };
+                        execute(&spool, &config, &cmd, Some(running))
                     })
                     .await;
                     match result {
@@ -173,17 +233,18 @@ mod tests {
     #[test]
     fn lines_round_trip() {
         for cmd in [
-            QueueCommand::Flush,
-            QueueCommand::Reprocess("all".into()),
-            QueueCommand::Drop("ABC".into()),
-            QueueCommand::Forward {
+            ControlCommand::UpdateDefinitions,
+            ControlCommand::Flush,
+            ControlCommand::Reprocess("all".into()),
+            ControlCommand::Drop("ABC".into()),
+            ControlCommand::Forward {
                 which: "all".into(),
                 to: "admin@example.com".into(),
                 subject: "Held mail, please look".into(),
             },
         ] {
-            assert_eq!(QueueCommand::from_line(&cmd.to_line()), Some(cmd));
+            assert_eq!(ControlCommand::from_line(&cmd.to_line()), Some(cmd));
         }
-        assert_eq!(QueueCommand::from_line("reboot"), None);
+        assert_eq!(ControlCommand::from_line("reboot"), None);
     }
 }

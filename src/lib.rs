@@ -12,6 +12,7 @@ pub mod mime;
 pub mod pipeline;
 pub mod policy;
 pub mod routing;
+pub mod scan;
 pub mod smtp;
 pub mod spool;
 pub mod wildcard;

@@ -11,6 +11,7 @@ use mxguard::config::{Config, ConfigHandle};
 use mxguard::envelope::{Envelope, Recipient};
 use mxguard::events::Events;
 use mxguard::pipeline::{Pipeline, Step, Verdict, Work};
+use mxguard::scan::builtin::Signatures;
 use mxguard::spool::queue_file::QueuedMessage;
 use mxguard::spool::{Queue, Spool, unix_now};
 use std::path::Path;
@@ -53,7 +54,8 @@ async fn a_message_that_crashes_processing_three_times_is_held() {
     .unwrap();
     let (events, _received) = Events::channel();
     let pipeline = Pipeline::new(vec![Box::new(CrashOn("poison"))]);
-    let gateway = InProcessGateway::start(ConfigHandle::new(config, None), pipeline, events).unwrap();
+    let signatures = std::sync::Arc::new(Signatures::new(std::path::Path::new(&config.antivirus.defs_dir)));
+    let gateway = InProcessGateway::start(ConfigHandle::new(config, None), pipeline, events, signatures).unwrap();
     assert!(common::wait_port(port, WAIT));
     let sent = tokio::task::spawn_blocking(move || {
         send(port, "a@sender.test", "b@example.com", "poison") && send(port, "a@sender.test", "b@example.com", "fine")

@@ -57,6 +57,8 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_dns(c, &mut p);
     check_ports(c, &mut p);
     super::blocking::check(&c.blocking, &mut p);
+    super::antivirus::check(&c.antivirus, &mut p);
+    super::liveupdate::check(&c.liveupdate, &mut p);
     if c.paths.queue_dir.trim().is_empty() {
         p.push(Problem::new("paths.queue_dir", "", "a directory path"));
     }

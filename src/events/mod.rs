@@ -25,6 +25,12 @@ pub enum Event {
     Blocking { message: MessageRef, finding: Finding, handling: Handling },
     /// A client was refused at `MAIL FROM` because a DNSBL lists it.
     SpamListRefused { client_ip: String, sender: String, zone: String },
+    /// At least `messages` infected messages arrived within `minutes`.
+    Outbreak { messages: usize, minutes: u32 },
+    /// A definitions update was attempted.
+    UpdateAttempted { result: String },
+    /// New definitions are in use.
+    DefinitionsUpdated { sequence: u64, date: String },
 }
 
 impl fmt::Display for Event {
@@ -41,6 +47,13 @@ impl fmt::Display for Event {
             ),
             Event::SpamListRefused { client_ip, sender, zone } => {
                 write!(f, "spam list block: {client_ip} is listed by {zone}; refused <{sender}> at SMTP")
+            }
+            Event::UpdateAttempted { result } => write!(f, "definitions update attempted: {result}"),
+            Event::DefinitionsUpdated { sequence, date } => {
+                write!(f, "definitions updated: sequence {sequence} of {date}")
+            }
+            Event::Outbreak { messages, minutes } => {
+                write!(f, "virus outbreak: {messages} infected messages within {minutes} minutes")
             }
         }
     }

@@ -86,6 +86,24 @@ impl Part {
 }
 
 impl Decomposition {
+    /// The parts from a top-level attachment down to the part at `path`
+    /// (itself last); empty if there is none.
+    pub fn lineage(&self, path: &str) -> Vec<&Part> {
+        fn find<'a>(parts: &'a [Part], path: &str, chain: &mut Vec<&'a Part>) -> bool {
+            for p in parts {
+                chain.push(p);
+                if p.path == path || find(&p.children, path, chain) {
+                    return true;
+                }
+                chain.pop();
+            }
+            false
+        }
+        let mut chain = Vec::new();
+        find(&self.parts, path, &mut chain);
+        chain
+    }
+
     /// Every part, parents before their children.
     pub fn all(&self) -> Vec<&Part> {
         let mut out = Vec::new();
@@ -100,15 +118,29 @@ impl Decomposition {
 
 /// Take `raw` apart within the limits of `rule`.
 pub fn decompose(raw: &[u8], rule: &ContainerRule) -> Decomposition {
-    let budget = Budget::new(
-        rule.max_extract_mb.saturating_mul(1024 * 1024),
-        rule.max_depth,
-        rule.max_files,
-        rule.max_ratio,
-        Duration::from_secs(rule.max_seconds),
-    );
-    let mut d = Decomposer { budget, result: Decomposition::default() };
+    let mut d = Decomposer::new(rule);
     d.result.parts = d.message(raw, "", 0);
+    d.result
+}
+
+/// Take a file apart as if it were an attachment named `name` (for
+/// scanning files on disk): the file is the one top-level part.
+pub fn decompose_file(name: &str, data: Vec<u8>, rule: &ContainerRule) -> Decomposition {
+    let mut d = Decomposer::new(rule);
+    let mut part = Part {
+        path: name.to_string(),
+        names: vec![name.to_string()],
+        declared_type: String::new(),
+        detected: detect(&data),
+        data,
+        depth: 0,
+        origin: Origin::Member(0),
+        holds: None,
+        children: Vec::new(),
+        encrypted: false,
+    };
+    d.expand(&mut part);
+    d.result.parts = vec![part];
     d.result
 }
 
@@ -118,6 +150,17 @@ struct Decomposer {
 }
 
 impl Decomposer {
+    fn new(rule: &ContainerRule) -> Decomposer {
+        let budget = Budget::new(
+            rule.max_extract_mb.saturating_mul(1024 * 1024),
+            rule.max_depth,
+            rule.max_files,
+            rule.max_ratio,
+            Duration::from_secs(rule.max_seconds),
+        );
+        Decomposer { budget, result: Decomposition::default() }
+    }
+
     fn stopped(&self) -> bool {
         self.result.violation.is_some()
     }
@@ -230,7 +273,7 @@ impl Decomposer {
             Err(OpenError::Corrupt(why)) => return self.unprocessable(&p.path, why),
         };
         p.holds = Some(Holds::Archive(kind));
-        let separator = if matches!(p.origin, Origin::Mime { .. }) { ":" } else { "/" };
+        let separator = if matches!(p.origin, Origin::Mime { .. }) || p.depth == 0 { ":" } else { "/" };
         for (n, m) in members.into_iter().enumerate() {
             let name = if m.name.is_empty() { unpacked_name(p) } else { m.name };
             p.encrypted |= m.encrypted;
@@ -378,6 +421,9 @@ mod tests {
         assert_eq!(attachment.children[1].children[0].data, b"MZ inside gzip");
         assert_eq!(attachment.children[1].children[0].detected, FileType::Pe);
         assert_eq!(d.parts[3].holds, Some(Holds::Message));
+        let lineage: Vec<&str> = d.lineage("2:b.exe.gz/b.exe").iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(lineage, ["2", "2:b.exe.gz", "2:b.exe.gz/b.exe"]);
+        assert!(d.lineage("9").is_empty());
         assert_eq!(d.parts[3].children[0].data, b"hello inside");
     }
 

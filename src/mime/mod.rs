@@ -12,4 +12,4 @@ pub mod names;
 pub mod parse;
 pub mod rebuild;
 
-pub use decompose::{Decomposition, Holds, Origin, Part, decompose};
+pub use decompose::{Decomposition, Holds, Origin, Part, decompose, decompose_file};

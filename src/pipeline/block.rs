@@ -4,7 +4,7 @@
 
 use super::{Step, Verdict, Work};
 use crate::config::Config;
-use crate::events::{Event, Events, MessageRef};
+use crate::events::{Event, Events};
 use crate::mime::{self, headers};
 use crate::policy::spam::SpamRules;
 use crate::policy::{self, Disposition, Input};
@@ -86,13 +86,8 @@ impl Step for Block {
             spam_rules: own_rules.as_deref().unwrap_or(SpamRules::builtin()),
         };
         let decision = policy::evaluate(work.config, &input);
-        let message = MessageRef {
-            id: work.msg.id.clone(),
-            sender: env.sender.clone(),
-            recipients: env.recipients.iter().map(|r| r.address.clone()).collect(),
-            subject,
-            client_ip: env.client_ip.clone(),
-        };
+        work.subject = subject;
+        let message = work.message();
         for (finding, handling) in &decision.findings {
             let event =
                 Event::Blocking { message: message.clone(), finding: finding.clone(), handling: handling.clone() };

@@ -8,12 +8,14 @@
 mod block;
 mod decompose;
 mod rewrite;
+mod scan;
 
 use crate::config::{Config, ConfigHandle};
 use crate::delivery::Delivery;
-use crate::events::Events;
+use crate::events::{Events, MessageRef};
 use crate::mime::Decomposition;
 use crate::policy::Decision;
+use crate::scan::builtin::Signatures;
 use crate::spool::queue_file::QueuedMessage;
 use crate::spool::{MAX_ATTEMPTS, Queue, Spool};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -47,6 +49,22 @@ pub struct Work<'a> {
     pub parts: Option<Decomposition>,
     /// What the policy decided so far (edits accumulate over steps).
     pub decision: Decision,
+    /// The decoded subject (by the blocking step), for events.
+    pub subject: String,
+}
+
+impl Work<'_> {
+    /// The message as events name it.
+    pub fn message(&self) -> MessageRef {
+        let env = &self.msg.envelope;
+        MessageRef {
+            id: self.msg.id.clone(),
+            sender: env.sender.clone(),
+            recipients: env.recipients.iter().map(|r| r.address.clone()).collect(),
+            subject: self.subject.clone(),
+            client_ip: env.client_ip.clone(),
+        }
+    }
 }
 
 /// One processing stage between the fast queue and delivery.
@@ -70,18 +88,20 @@ impl Pipeline {
     }
 
     /// The gateway's processing, in SPEC §1 order: take the message apart,
-    /// apply the blocking policy, then put it back together.
-    pub fn standard(events: Events) -> Pipeline {
+    /// apply the blocking policy, scan for viruses and act, then put the
+    /// message back together.
+    pub fn standard(events: Events, signatures: Arc<Signatures>) -> Pipeline {
         Pipeline::new(vec![
             Box::new(decompose::Decompose),
-            Box::new(block::Block::new(events)),
+            Box::new(block::Block::new(events.clone())),
+            Box::new(scan::Scan::new(signatures, events)),
             Box::new(rewrite::Rewrite),
         ])
     }
 
     /// Run every step until one stops the message.
     pub fn run(&self, config: &Config, msg: &mut QueuedMessage) -> Verdict {
-        let mut work = Work { config, msg, parts: None, decision: Decision::default() };
+        let mut work = Work { config, msg, parts: None, decision: Decision::default(), subject: String::new() };
         for step in &self.steps {
             match step.apply(&mut work) {
                 Verdict::Continue => {}

@@ -5,13 +5,15 @@
 use super::{Step, Verdict, Work};
 use crate::envelope::Recipient;
 use crate::mime::{headers, rebuild};
-use crate::policy::Disposition;
+use crate::policy::{Disposition, Finding, Handling};
 
 /// Applies the decision to the message.
 pub struct Rewrite;
 
 /// The trace field listing what mxguard did to a message.
 pub const TRACE_FIELD: &str = "X-MXGuard";
+/// The field summarising the viruses found and what became of them.
+pub const VIRUS_FIELD: &str = "X-MXGuard-Virus";
 
 impl Step for Rewrite {
     fn name(&self) -> &'static str {
@@ -29,7 +31,8 @@ impl Step for Rewrite {
             (_, Some(parts)) if !d.edits.is_empty() => Some(rebuild::rebuild(&msg.content, &parts.parts, &d.edits)),
             _ => None,
         };
-        let mut content = headers::remove(rebuilt.as_deref().unwrap_or(&msg.content), TRACE_FIELD);
+        let base = headers::remove(rebuilt.as_deref().unwrap_or(&msg.content), TRACE_FIELD);
+        let mut content = headers::remove(&base, VIRUS_FIELD);
         match &d.disposition {
             Disposition::Forward { to, subject } => {
                 msg.envelope.recipients = vec![Recipient::new(to.clone())];
@@ -44,8 +47,18 @@ impl Step for Rewrite {
                 }
             }
         }
-        let done: Vec<String> = d.findings.iter().map(|(f, h)| headers::visible_ascii(&format!("{f}: {h}"))).collect();
-        msg.content = headers::prepend(&content, TRACE_FIELD, &done.join("; "));
+        let (viruses, others): (Vec<_>, Vec<_>) =
+            d.findings.iter().partition(|(f, _)| matches!(f, Finding::Virus { .. }));
+        let list = |findings: &[&(Finding, Handling)]| {
+            findings.iter().map(|(f, h)| headers::visible_ascii(&format!("{f}: {h}"))).collect::<Vec<_>>().join("; ")
+        };
+        if !viruses.is_empty() {
+            content = headers::prepend(&content, VIRUS_FIELD, &list(&viruses));
+        }
+        if !others.is_empty() {
+            content = headers::prepend(&content, TRACE_FIELD, &list(&others));
+        }
+        msg.content = content;
         Verdict::Continue
     }
 }

@@ -3,6 +3,7 @@
 //! run in the fast queue through [`evaluate`], which knows their order.
 //! One file per rule.
 
+pub mod antivirus;
 pub mod chars;
 pub mod container;
 pub mod dnsbl;
@@ -40,6 +41,10 @@ pub enum Finding {
     Unprocessable { path: String, why: String },
     /// The heuristic spam score reached the threshold.
     Spam { percent: u8, rules: Vec<String> },
+    /// A scanner found a virus in a file.
+    Virus { path: String, name: String, virus: String, scanner: String },
+    /// A scanner could not scan a file: never taken as clean.
+    ScanError { path: String, why: String },
 }
 
 impl fmt::Display for Finding {
@@ -57,6 +62,10 @@ impl fmt::Display for Finding {
             Finding::Spam { percent, rules } => {
                 write!(f, "heuristic spam detection: score {percent}% ({})", rules.join(", "))
             }
+            Finding::Virus { path, name, virus, scanner } => {
+                write!(f, "virus {virus} in {name} at {path} (found by {scanner})")
+            }
+            Finding::ScanError { path, why } => write!(f, "scan error at {path}: {why}"),
         }
     }
 }
@@ -69,6 +78,8 @@ pub enum Handling {
     Forwarded(String),
     /// The part was removed (and replaced, if so configured).
     Deleted,
+    /// The infection was removed and the rest kept.
+    Repaired,
     Bounced,
     Held,
     /// Delivered unchanged as the policy says.
@@ -84,6 +95,7 @@ impl fmt::Display for Handling {
             Handling::Logged => f.write_str("logged"),
             Handling::Forwarded(to) => write!(f, "forwarded to <{to}>"),
             Handling::Deleted => f.write_str("deleted"),
+            Handling::Repaired => f.write_str("repaired"),
             Handling::Bounced => f.write_str("bounced"),
             Handling::Held => f.write_str("held"),
             Handling::Delivered => f.write_str("delivered"),

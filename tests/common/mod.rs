@@ -150,6 +150,16 @@ impl Drop for Sink {
     }
 }
 
+/// Give `root` the shipped `etc/defs`, which the default `defs_dir` names
+/// relative to the gateway's working directory, as on a fresh install.
+fn ship_definitions(root: &Path) {
+    let etc = root.join("etc");
+    if !etc.join("defs").exists() {
+        std::fs::create_dir_all(&etc).unwrap();
+        std::os::unix::fs::symlink(concat!(env!("CARGO_MANIFEST_DIR"), "/etc/defs"), etc.join("defs")).unwrap();
+    }
+}
+
 /// The mxguard binary running with a config file written by the test.
 pub struct Gateway {
     pub root: PathBuf,
@@ -173,6 +183,7 @@ impl Gateway {
             child: None,
         };
         gw.write_config(smtp_extra, extra_toml);
+        ship_definitions(root);
         gw.spawn();
         gw
     }

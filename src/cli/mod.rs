@@ -1,7 +1,11 @@
-//! The command line: `serve`, `check-config` and `queue` administration.
+//! The command line: `serve`, `check-config`, `queue` administration,
+//! `scan` and `defs`.
+
+mod defs;
+mod scan;
 
 use crate::config::{Config, ConfigHandle, load_file};
-use crate::control::{self, QueueCommand};
+use crate::control::{self, ControlCommand};
 use crate::spool::{Queue, Spool};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -27,6 +31,23 @@ enum Command {
     CheckConfig {
         #[arg(long, default_value = "etc/mxguard.toml")]
         config: PathBuf,
+    },
+    /// Scan files, directories and .eml messages for viruses, like
+    /// clamscan (exit 0 clean, 1 found, 2 error).
+    Scan {
+        /// Files or directories (recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Signature directory; default: antivirus.defs_dir of the config.
+        #[arg(long)]
+        defs: Option<PathBuf>,
+        #[arg(long, default_value = "etc/mxguard.toml")]
+        config: PathBuf,
+    },
+    /// Definitions packages: make, check and update.
+    Defs {
+        #[command(subcommand)]
+        action: defs::DefsAction,
     },
     /// Look at and act on the queues.
     Queue {
@@ -71,6 +92,14 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(&config),
         Command::CheckConfig { config } => check_config(&config),
+        Command::Defs { action } => defs::run(action, load),
+        Command::Scan { paths, defs, config } => match load(&config) {
+            Some(cfg) => {
+                let defs = defs.unwrap_or_else(|| PathBuf::from(&cfg.antivirus.defs_dir));
+                scan::run(&paths, &defs, &cfg.blocking.container)
+            }
+            None => ExitCode::from(2),
+        },
         Command::Queue { config, action } => match load(&config) {
             Some(cfg) => queue(&cfg, action),
             None => ExitCode::from(2),
@@ -135,10 +164,12 @@ fn queue(cfg: &Config, action: QueueAction) -> ExitCode {
     let result = match action {
         QueueAction::List => list(&dir),
         QueueAction::Show { id } => show(&dir, &id),
-        QueueAction::Flush => command(cfg, &dir, QueueCommand::Flush),
-        QueueAction::Reprocess { which } => command(cfg, &dir, QueueCommand::Reprocess(which)),
-        QueueAction::Drop { which } => command(cfg, &dir, QueueCommand::Drop(which)),
-        QueueAction::Forward { which, to, subject } => command(cfg, &dir, QueueCommand::Forward { which, to, subject }),
+        QueueAction::Flush => command(cfg, &dir, ControlCommand::Flush),
+        QueueAction::Reprocess { which } => command(cfg, &dir, ControlCommand::Reprocess(which)),
+        QueueAction::Drop { which } => command(cfg, &dir, ControlCommand::Drop(which)),
+        QueueAction::Forward { which, to, subject } => {
+            command(cfg, &dir, ControlCommand::Forward { which, to, subject })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,10 +181,10 @@ fn queue(cfg: &Config, action: QueueAction) -> ExitCode {
 }
 
 /// Send to a running gateway, or act on the files when none runs.
-fn command(cfg: &Config, dir: &Path, cmd: QueueCommand) -> std::io::Result<()> {
+fn command(cfg: &Config, dir: &Path, cmd: ControlCommand) -> std::io::Result<()> {
     let text = match control::request(dir, &cmd) {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
-            control::execute(&Spool::open(dir)?, &cfg.smtp.hostname, &cmd, None)?
+            control::execute(&Spool::open(dir)?, cfg, &cmd, None)?
         }
         other => other?,
     };
