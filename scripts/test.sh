@@ -12,6 +12,8 @@ needed=(
   "command -v smtp-sink|postfix"
   "command -v smtp-source|postfix"
   "command -v dnsmasq|dnsmasq-base"
+  "command -v clamd|clamav-daemon"
+  "command -v clamscan|clamav"
 )
 missing=()
 for entry in "${needed[@]}"; do

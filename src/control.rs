@@ -136,7 +136,7 @@ fn update_definitions(spool: &Spool, config: &Config, running: Option<&Running<'
     let outcome = liveupdate::update_now(config, signatures);
     let result = match &outcome {
         Ok(Outcome::Updated(i)) => format!("definitions {} of {} installed", i.sequence, i.date),
-        Ok(Outcome::UpToDate(sequence)) => format!("definitions are up to date (sequence {sequence})"),
+        Ok(Outcome::UpToDate(why)) => format!("definitions are up to date: {why}"),
         Err(why) => format!("update failed: {why}"),
     };
     let Some(r) = running else { return outcome.map(|_| result).map_err(io::Error::other) };

@@ -7,7 +7,7 @@
 //! attachment cannot hide what is in the next.
 
 use super::containers::{self, Kind, OpenError, inline, pdf};
-use super::detect::{FileType, detect};
+use super::detect::{FileType, detect, is_message};
 use super::limits::{Budget, LimitHit};
 use super::parse::parse;
 use crate::config::ContainerRule;
@@ -257,6 +257,7 @@ impl Decomposer {
                 p.encrypted = pdf::is_encrypted(&p.data);
                 return;
             }
+            FileType::Text if is_message(&p.data) => return self.nested_message(p),
             FileType::Text if !inline::has_inline_files(&p.data) => return,
             other => match Kind::of(other) {
                 Some(kind) => kind,

@@ -103,6 +103,38 @@ fn is_pdf(data: &[u8]) -> bool {
     data[..data.len().min(1024)].windows(5).any(|w| w == b"%PDF-")
 }
 
+/// An Internet message (RFC 5322), such as a `.eml` file saved into an
+/// archive: the text starts with a header section of well-formed fields,
+/// at least two of them, one a field only mail has.
+pub fn is_message(data: &[u8]) -> bool {
+    const MAIL_ONLY: [&str; 6] = ["from", "received", "return-path", "message-id", "mime-version", "delivered-to"];
+    let head = &data[..data.len().min(8192)];
+    let (mut fields, mut mail_only) = (0, false);
+    for (n, line) in head.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if n == 0 && line.starts_with(b"From ") {
+            continue; // the mbox separator line
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if fields == 0 {
+                return false;
+            }
+            continue;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else { return false };
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().all(|b| b.is_ascii_graphic()) {
+            return false;
+        }
+        fields += 1;
+        mail_only |= MAIL_ONLY.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(name));
+    }
+    fields >= 2 && mail_only
+}
+
 /// Text if the first 8 KB have no NUL and few control characters.
 fn is_text(data: &[u8]) -> bool {
     let head = &data[..data.len().min(8192)];
@@ -134,5 +166,14 @@ mod tests {
         assert_eq!(detect(b"Hello,\r\nworld\r\n"), FileType::Text);
         assert_eq!(detect(b"\x01\x02\x03\x00binary"), FileType::Other);
         assert_eq!(detect(b""), FileType::Text);
+    }
+
+    #[test]
+    fn a_saved_message_is_told_from_other_text() {
+        assert!(is_message(b"From: <a@b.test>\r\nSubject: hi\r\n\r\nbody"));
+        assert!(is_message(b"From someone Mon Jan  1 00:00:00 2024\nReceived: from x\n\tby y\nTo: z\n\nbody"));
+        assert!(!is_message(b"name: mxguard\nversion: 1\n\nnot mail"), "no field only mail has");
+        assert!(!is_message(b"From: a@b.test\n\nonly one field"));
+        assert!(!is_message(b"Dear Sir,\nFrom: me\nSubject: x\n\n"), "prose first");
     }
 }

@@ -36,8 +36,8 @@ impl Installed {
 pub enum Outcome {
     /// A newer package is installed and in use.
     Updated(Installed),
-    /// The sources offer nothing newer than what runs.
-    UpToDate(u64),
+    /// The sources offer nothing newer than what runs (why not).
+    UpToDate(String),
 }
 
 /// One update attempt with the current configuration.
@@ -59,8 +59,7 @@ pub fn update_now(config: &Config, signatures: &Signatures) -> Result<Outcome, S
         });
     let Some(package) = package else { return Err(refused.join("; ")) };
     if let Err(e) = defs::check_newer(&package.manifest, running) {
-        tracing::info!("definitions up to date: {e}");
-        return Ok(Outcome::UpToDate(running.unwrap_or(package.manifest.sequence)));
+        return Ok(Outcome::UpToDate(e.to_string()));
     }
     let trial = Database::from_files(package.files.clone());
     if let Some(problem) = trial.report().problems.first() {
@@ -130,11 +129,13 @@ mod tests {
         assert_eq!((installed.sequence, installed.version.as_str()), (2, "v2"));
         assert_eq!(signatures.current().db.scan(b"an updated sig here", FileType::Text), ["Update.Test"]);
         assert_eq!(Installed::read(&defs_dir), Some(installed));
-        assert_eq!(update_now(&c, &signatures), Ok(Outcome::UpToDate(2)), "the same package again changes nothing");
+        let again = update_now(&c, &signatures);
+        assert!(matches!(&again, Ok(Outcome::UpToDate(why)) if why.contains("sequence 2, not newer")), "{again:?}");
 
         let v1 = dir.path().join("v1");
         package(&keys, &v1, 1, &[("old.ndb", "Old.Test:0:*:6f6c64207369676e6174757265\n")]);
-        assert_eq!(update_now(&config(&defs_dir, &[&v1], &key), &signatures), Ok(Outcome::UpToDate(2)));
+        let older = update_now(&config(&defs_dir, &[&v1], &key), &signatures);
+        assert!(matches!(&older, Ok(Outcome::UpToDate(why)) if why.contains("sequence 1, not newer")), "{older:?}");
         assert!(!defs_dir.join("old.ndb").exists(), "an older package is not installed");
     }
 

@@ -196,6 +196,15 @@ impl Gateway {
         std::fs::rename(&tmp, &self.config_path).unwrap();
     }
 
+    /// Replace the configuration file and wait until the running gateway
+    /// has loaded it.
+    pub fn reconfigure(&self, smtp_extra: &str, extra_toml: &str) {
+        let loads = || self.log().matches("configuration reloaded").count();
+        let before = loads();
+        self.write_config(smtp_extra, extra_toml);
+        assert!(wait_for(Duration::from_secs(30), || loads() > before), "not reloaded:\n{}", self.log());
+    }
+
     /// Rewrite the configuration file in place (same inode), as `vi` with
     /// `backupcopy=yes` or `echo >` do.
     pub fn overwrite_config(&self, smtp_extra: &str, extra_toml: &str) {

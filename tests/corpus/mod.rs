@@ -210,14 +210,39 @@ pub fn ole(streams: &[(&str, &[u8])]) -> Vec<u8> {
     file.into_inner().into_inner()
 }
 
-/// A Word document (Office Open XML) with a VBA project whose module
-/// carries `macro_marker`.
+/// A macro-enabled Word document (Office Open XML) whose VBA project's
+/// module carries `macro_marker`, wired up as Word writes it: content
+/// types, the document's relationship to the project, and its own rels.
 pub fn docm(macro_marker: &[u8]) -> Vec<u8> {
     let vba = ole(&[("VBA/ThisDocument", macro_marker), ("VBA/dir", b"\x01"), ("PROJECT", b"ID=\"{0}\"")]);
     zip(&[
-        ("[Content_Types].xml", b"<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"/>"),
-        ("word/document.xml", b"<w:document/>"),
+        (
+            "[Content_Types].xml",
+            b"<?xml version=\"1.0\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+              <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
+              <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
+              <Default Extension=\"bin\" ContentType=\"application/vnd.ms-office.vbaProject\"/>\
+              <Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.ms-word.document.macroEnabled.main+xml\"/>\
+              <Override PartName=\"/word/vbaData.xml\" ContentType=\"application/vnd.ms-word.vbaData+xml\"/></Types>",
+        ),
+        (
+            "_rels/.rels",
+            b"<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+              <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"word/document.xml\"/></Relationships>",
+        ),
+        ("word/document.xml", b"<w:document><w:body><w:p>quarterly report text</w:p></w:body></w:document>"),
+        (
+            "word/_rels/document.xml.rels",
+            b"<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+              <Relationship Id=\"rId9\" Type=\"http://schemas.microsoft.com/office/2006/relationships/vbaProject\" Target=\"vbaProject.bin\"/></Relationships>",
+        ),
         ("word/vbaProject.bin", &vba),
+        (
+            "word/_rels/vbaProject.bin.rels",
+            b"<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+              <Relationship Id=\"rId1\" Type=\"http://schemas.microsoft.com/office/2006/relationships/wordVbaData\" Target=\"vbaData.xml\"/></Relationships>",
+        ),
+        ("word/vbaData.xml", b"<wne:vbaSuppData/>"),
     ])
 }
 
