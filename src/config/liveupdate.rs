@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct LiveUpdate {
     /// Package locations in priority order (directories, `.tar.gz` files,
-    /// `file://` URLs); the first that answers wins.
+    /// `http(s)://` or `file://` URLs); the first that answers wins.
     pub sources: Vec<String>,
     /// The ed25519 public key packages must be signed with (hex).
     pub public_key: String,

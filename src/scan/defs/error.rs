@@ -22,6 +22,8 @@ pub enum DefsError {
     CannotBuild { reason: String },
     /// A source is neither a local package nor a URL this build can fetch.
     UnsupportedSource { location: String, reason: &'static str },
+    /// An HTTP(S) source did not answer with a package.
+    Download { url: String, reason: String },
     /// The package holds more than the caller's byte cap (counted
     /// unpacked, so a compression bomb is stopped early).
     TooLarge { max_bytes: u64 },
@@ -82,6 +84,7 @@ impl fmt::Display for DefsError {
             DefsError::UnsupportedSource { location, reason } => {
                 write!(f, "cannot read definitions from {location}: {reason}")
             }
+            DefsError::Download { url, reason } => write!(f, "cannot download definitions from {url}: {reason}"),
             DefsError::TooLarge { max_bytes } => {
                 write!(f, "the package unpacks to more than the limit of {max_bytes} bytes and is refused")
             }

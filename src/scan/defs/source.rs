@@ -1,29 +1,43 @@
 //! Where a package comes from: one entry of the configured LiveUpdate
 //! source list, a local path (an intranet mirror mounted or synced here)
-//! or a URL. Each kind of source is one arm of [`read_source`]; whatever
+//! or a URL (`http://`, `https://` or `file://`) naming a `.tar.gz`
+//! package. Each kind of source is one arm of [`read_source`]; whatever
 //! the transport, the package is verified the same way.
 
-use super::package::{Package, open};
+use super::package::{Package, open, open_tar_gz};
 use super::{DefsError, hex};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Read and verify the package at `source`: a local directory or
-/// `.tar.gz` path, or a `file://` URL to one. `http://` and `https://`
-/// sources are refused with [`DefsError::UnsupportedSource`] until an HTTP
-/// client is wired in (its body goes to [`open_tar_gz`](super::open_tar_gz)).
+/// `.tar.gz` path, a `file://` URL to one, or an `http(s)://` URL of a
+/// `.tar.gz` package.
 pub fn read_source(source: &str, public_key: &str, max_bytes: u64) -> Result<Package, DefsError> {
     let Some((scheme, rest)) = split_url(source) else {
         return open(Path::new(source), public_key, max_bytes);
     };
     match scheme.as_str() {
         "file" => open(&file_url_path(source, rest)?, public_key, max_bytes),
-        "http" | "https" => {
-            Err(unsupported(source, "downloading over HTTP(S) is not available yet; use a local path or a file:// URL"))
-        }
+        "http" | "https" => download(source, public_key, max_bytes),
         _ => Err(unsupported(source, "unknown URL scheme; use http://, https://, file:// or a local path")),
     }
+}
+
+/// Fetch a `.tar.gz` package (at most `max_bytes`, within five minutes)
+/// and verify it as a local one. HTTPS servers are checked against the
+/// Mozilla root certificates.
+fn download(url: &str, public_key: &str, max_bytes: u64) -> Result<Package, DefsError> {
+    let failed = |reason: String| DefsError::Download { url: url.to_string(), reason };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(300)))
+        .user_agent(concat!("mxguard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut response = agent.get(url).call().map_err(|e| failed(e.to_string()))?;
+    let body = response.body_mut().with_config().limit(max_bytes).read_to_vec().map_err(|e| failed(e.to_string()))?;
+    open_tar_gz(&body, public_key, max_bytes)
 }
 
 /// The lower-cased scheme and the rest, when `source` is a URL; `None` for

@@ -343,12 +343,58 @@ fn package_over_the_size_cap_is_refused() {
     assert!(matches!(refused, Err(DefsError::TooLarge { .. })), "{refused:?}");
 }
 
+/// Python's `http.server` serving `dir` on a loopback port, stopped on drop.
+struct HttpServer(std::process::Child, u16);
+
+impl HttpServer {
+    fn start(dir: &Path) -> HttpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let up = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "http.server did not start");
+        HttpServer(child, port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_package_is_downloaded_over_http_and_a_failed_download_says_why() {
+    let f = Fixture::new();
+    f.build("pkg.tar.gz");
+    let server = HttpServer::start(&f.path(""));
+    let url = format!("http://127.0.0.1:{}/pkg.tar.gz", server.1);
+    let package = read_source(&url, &f.public_key, MAX_BYTES).expect("downloaded and verified");
+    assert_eq!(package.files, expected_files());
+
+    let missing = format!("http://127.0.0.1:{}/none.tar.gz", server.1);
+    let refused = read_source(&missing, &f.public_key, MAX_BYTES);
+    assert!(matches!(&refused, Err(e @ DefsError::Download { .. }) if e.to_string().contains("404")), "{refused:?}");
+    let small = read_source(&url, &f.public_key, 100);
+    assert!(matches!(small, Err(DefsError::Download { .. } | DefsError::TooLarge { .. })), "{small:?}");
+    drop(server);
+    let down = read_source(&url, &f.public_key, MAX_BYTES);
+    assert!(matches!(down, Err(DefsError::Download { .. })), "{down:?}");
+}
+
 #[test]
 fn sources_other_than_local_packages_are_refused_with_the_reason() {
     let f = Fixture::new();
     for (source, reason) in [
-        ("https://defs.example/pkg.tar.gz", "HTTP(S)"),
-        ("http://defs.example/pkg.tar.gz", "HTTP(S)"),
         ("ftp://defs.example/pkg.tar.gz", "unknown URL scheme"),
         ("file://mirror/defs/pkg.tar.gz", "local path"),
     ] {
