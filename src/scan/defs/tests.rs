@@ -394,10 +394,9 @@ fn a_package_is_downloaded_over_http_and_a_failed_download_says_why() {
 #[test]
 fn sources_other_than_local_packages_are_refused_with_the_reason() {
     let f = Fixture::new();
-    for (source, reason) in [
-        ("ftp://defs.example/pkg.tar.gz", "unknown URL scheme"),
-        ("file://mirror/defs/pkg.tar.gz", "local path"),
-    ] {
+    for (source, reason) in
+        [("ftp://defs.example/pkg.tar.gz", "unknown URL scheme"), ("file://mirror/defs/pkg.tar.gz", "local path")]
+    {
         match read_source(source, &f.public_key, MAX_BYTES) {
             Err(error @ DefsError::UnsupportedSource { .. }) => {
                 let message = error.to_string();
