@@ -62,6 +62,7 @@ impl Gateway {
         let tls = TlsFiles::new(queue_dir.join("tls"));
         let inbound = Arc::new(Inbound::new(config.clone(), spool.clone(), dns, tls, fast_tx.clone(), events.clone()));
         tokio::spawn(config.clone().watch_file());
+        tokio::spawn(crate::scan::health::watch_clamd(config.clone(), events.clone()));
         tokio::spawn(inbound.run_listeners());
         tokio::spawn(fast.run(fast_rx));
         tokio::spawn(delivery.clone().run_slow_queue());

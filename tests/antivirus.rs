@@ -395,7 +395,7 @@ fn a_real_clamd_scans_and_a_dead_one_holds_mail() {
     };
     let tcp = format!("127.0.0.1:{}", clamd.port);
     let gw = Gateway::start(dir.path(), "", &config(sink.port, "heuristic_level = \"off\"", &scanners(&tcp)));
-    let s = Setup { _dir: dir, sink, gw };
+    let mut s = Setup { _dir: dir, sink, gw };
 
     s.send(&Mail::new("over tcp").attach("a.bin", b"xx clamd-marker-51c9 xx").attach("ok.txt", b"fine"));
     let got = s.delivered("over tcp");
@@ -414,6 +414,11 @@ fn a_real_clamd_scans_and_a_dead_one_holds_mail() {
     assert!(s.not_delivered("clamd down"), "a message nobody could scan is not delivered as clean");
     assert!(wait_for(WAIT, || s.gw.queue_len("hold") > 0), "held: {}", s.gw.log());
     assert!(s.gw.log().contains("scan error"));
+
+    s.gw.kill9();
+    s.gw.spawn();
+    let reported = wait_for(WAIT, || s.gw.log().contains(&format!("scanner unavailable: clamd at {unix}")));
+    assert!(reported, "the health check reports the dead clamd at start: {}", s.gw.log());
 }
 
 fn mxguard(args: &[&str]) -> std::process::Output {

@@ -31,6 +31,11 @@ pub enum Event {
     UpdateAttempted { result: String },
     /// New definitions are in use.
     DefinitionsUpdated { sequence: u64, date: String },
+    /// A scanner does not answer its health check: mail it should scan
+    /// follows the "cannot be processed" policy until it is back.
+    ScannerUnavailable { scanner: String, why: String },
+    /// A scanner answers its health check again.
+    ScannerAvailable { scanner: String },
 }
 
 impl fmt::Display for Event {
@@ -52,6 +57,8 @@ impl fmt::Display for Event {
             Event::DefinitionsUpdated { sequence, date } => {
                 write!(f, "definitions updated: sequence {sequence} of {date}")
             }
+            Event::ScannerUnavailable { scanner, why } => write!(f, "scanner unavailable: {scanner}: {why}"),
+            Event::ScannerAvailable { scanner } => write!(f, "scanner available again: {scanner}"),
             Event::Outbreak { messages, minutes } => {
                 write!(f, "virus outbreak: {messages} infected messages within {minutes} minutes")
             }

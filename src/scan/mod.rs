@@ -5,6 +5,7 @@
 pub mod builtin;
 pub mod clamd;
 pub mod defs;
+pub mod health;
 pub mod heuristics;
 pub mod liveupdate;
 pub mod repair;
