@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Loopback benchmark: smtp-source → {smtp-sink | Postfix relay | mxguard} →
-# smtp-sink. Installs what it needs, builds the release binary, then runs
-# bench/bench.py (options are passed on; see bench/bench.py --help).
+# Loopback benchmark: smtp-source → {smtp-sink | Postfix relay | Postfix relay
+# with clamav-milter | mxguard} → smtp-sink. Installs what it needs, builds
+# the release binary, then runs bench/bench.py (options are passed on; see
+# bench/bench.py --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,13 @@ if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null || !
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq postfix
+fi
+# clamd and clamav-milter for the postfix+clamav-milter path; the benchmark
+# runs private instances with their own configs (no freshclam).
+if ! command -v clamd >/dev/null || ! command -v clamav-milter >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq clamav-daemon clamav-milter
 fi
 
 cargo build --release --quiet

@@ -13,7 +13,7 @@ use crate::smtp::server::Inbound;
 use crate::smtp::tls::TlsFiles;
 use crate::spool::{Queue, Spool};
 use anyhow::Context;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -83,8 +83,14 @@ impl Gateway {
 pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
     let (events, received) = Events::channel();
     tokio::spawn(events::log_all(received));
-    let defs = PathBuf::from(&config.current().antivirus.defs_dir);
-    let signatures = Arc::new(tokio::task::spawn_blocking(move || Signatures::new(&defs)).await?);
+    let antivirus = config.current().antivirus.clone();
+    let signatures = Arc::new(
+        tokio::task::spawn_blocking(move || match antivirus.enabled {
+            true => Signatures::new(Path::new(&antivirus.defs_dir)),
+            false => Signatures::unloaded(),
+        })
+        .await?,
+    );
     Gateway::start(config, Pipeline::standard(events.clone(), signatures.clone()), events, signatures)?;
     tracing::info!("mxguard {} started", env!("CARGO_PKG_VERSION"));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -60,7 +60,23 @@ pub struct Signatures {
 impl Signatures {
     /// Start with the signatures in `dir`.
     pub fn new(dir: &Path) -> Signatures {
-        Signatures { current: RwLock::new(Arc::new(Loaded::from_dir(dir))), loading: Mutex::new(()) }
+        Signatures::starting_with(Loaded::from_dir(dir))
+    }
+
+    /// Start with no set, for a gateway whose scanning is off: the first
+    /// scan (once scanning is switched on) loads its directory.
+    pub fn unloaded() -> Signatures {
+        Signatures::starting_with(Loaded {
+            source: PathBuf::new(),
+            error: Some("scanning was off at start".into()),
+            db: Database::from_files(Vec::new()),
+            sequence: None,
+            date: None,
+        })
+    }
+
+    fn starting_with(loaded: Loaded) -> Signatures {
+        Signatures { current: RwLock::new(Arc::new(loaded)), loading: Mutex::new(()) }
     }
 
     /// The set for `dir`: the current one, or `dir` loaded now if the
@@ -129,6 +145,14 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].scanner, "builtin");
         assert!(builtin.scan(&target(b"harmless")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_gateway_started_with_scanning_off_loads_its_set_when_first_needed() {
+        let signatures = Signatures::unloaded();
+        assert!(Builtin(signatures.current()).scan(&target(EICAR)).is_err(), "nothing loaded is not clean");
+        let shipped = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/etc/defs"));
+        assert_eq!(Builtin(signatures.for_dir(shipped)).scan(&target(EICAR)).unwrap().len(), 1);
     }
 
     #[test]
