@@ -322,14 +322,14 @@ fn an_outbreak_is_reported_once_per_window() {
         s.send(&Mail::new(&format!("infected {i}")).attach("eicar.com", &e));
         s.delivered(&format!("infected {i}"));
     }
-    assert!(!s.gw.log().contains("outbreak"), "two infected messages are below the threshold");
+    assert!(!s.gw.log().contains("Virus outbreak"), "two infected messages are below the threshold");
     for i in 2..6 {
         s.send(&Mail::new(&format!("infected {i}")).attach("eicar.com", &e));
     }
     for i in 2..6 {
         s.delivered(&format!("infected {i}"));
     }
-    let alerts = s.gw.log().matches("outbreak").count();
+    let alerts = s.gw.log().matches("Virus outbreak").count();
     assert_eq!(alerts, 1, "one alert for the window:\n{}", s.gw.log());
 }
 
@@ -417,7 +417,8 @@ fn a_real_clamd_scans_and_a_dead_one_holds_mail() {
 
     s.gw.kill9();
     s.gw.spawn();
-    let reported = wait_for(WAIT, || s.gw.log().contains(&format!("scanner unavailable: clamd at {unix}")));
+    let reported =
+        wait_for(WAIT, || s.gw.log().contains(&format!("Scanner unavailable [system]; matched: clamd at {unix}")));
     assert!(reported, "the health check reports the dead clamd at start: {}", s.gw.log());
 }
 
@@ -506,7 +507,7 @@ fn definitions_update_on_a_running_gateway_and_bad_packages_are_refused() {
     assert!(ok && said.contains("definitions 5 of"), "{said}");
     s.send(&Mail::new("new set").attach("a.bin", b"fifth-marker-9b"));
     assert!(!delivered_anywhere(&s.delivered("new set"), b"fifth-marker-9b"));
-    assert!(s.gw.log().contains("definitions updated"), "{}", s.gw.log());
+    assert!(s.gw.log().contains("Definitions updated"), "{}", s.gw.log());
 }
 
 /// A deterministic byte source for the generated corpus.

@@ -195,7 +195,8 @@ fn dnsbl_refuses_logs_and_white_lists() {
     assert!(reply.starts_with("554 5.7.1") && reply.contains("bl.test"), "{reply}");
     s.send("pal@friend.test", &Mail::new("white listed"));
     assert!(s.delivered("white listed").is_some());
-    assert!(s.gw.log().contains("spam list block: 127.0.0.1 is listed by bl.test"), "{}", s.gw.log());
+    let logged = "Spam list block [blocking]; client: 127.0.0.1; from: a@sender.test; matched: bl.test";
+    assert!(s.gw.log().contains(logged), "{}", s.gw.log());
 
     let s = setup(&zones("log", "bl.test", ""));
     s.send("a@sender.test", &Mail::new("listed but logged"));

@@ -30,7 +30,7 @@ fn send(gw: &Gateway, mail: &[u8]) {
 
 /// The message was dropped as a container violation naming `what`.
 fn dropped(gw: &Gateway, sink: &Sink, subject: &str, what: &str) {
-    let logged = wait_for(WAIT, || gw.log().contains(&format!("{subject:?}")) && gw.log().contains(what));
+    let logged = wait_for(WAIT, || gw.log().contains(&format!("subject: {subject};")) && gw.log().contains(what));
     assert!(logged, "no container violation ({what}) for {subject}:\n{}", gw.log());
     assert!(sink.find(&format!("Subject: {subject}"), Duration::from_secs(2)).is_none(), "{subject} was delivered");
 }

@@ -1,10 +1,14 @@
-//! Everything the gateway decides becomes a typed event sent through one
-//! channel, so the store, counters, reports and notifications (later
-//! components) all read the same stream. Sending never waits: the SMTP
-//! path and the workers only hand an event over.
+//! Everything the gateway does becomes a typed event sent through one
+//! channel (SPEC §10), so the store, counters, reports, notifications,
+//! alerts and syslog all read the same stream. Sending never waits: the
+//! SMTP path and the workers only hand an event over.
+
+mod catalogue;
+mod record;
+
+pub use record::{Category, Record};
 
 use crate::policy::{Finding, Handling};
-use std::fmt;
 use tokio::sync::mpsc;
 
 /// Which message an event is about.
@@ -18,52 +22,210 @@ pub struct MessageRef {
     pub client_ip: String,
 }
 
+/// Why a client's command was refused by policy (not a protocol error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectRule {
+    /// The message is larger than `blocking.size` allows.
+    Size,
+    /// Relaying to the recipient is not allowed.
+    Relay,
+    /// The address has characters the policy forbids.
+    Characters,
+    /// The client is on a DNSBL.
+    SpamList,
+    /// Too many recipients, bad content, incoming mail switched off…
+    Other,
+}
+
+impl RejectRule {
+    /// The name stored in the event's `matched` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectRule::Size => "size",
+            RejectRule::Relay => "relay",
+            RejectRule::Characters => "characters",
+            RejectRule::SpamList => "spam list",
+            RejectRule::Other => "other",
+        }
+    }
+}
+
 /// One event of SPEC §10's catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A blocking rule matched a message, and what was done about it.
-    Blocking { message: MessageRef, finding: Finding, handling: Handling },
-    /// A client was refused at `MAIL FROM` because a DNSBL lists it.
-    SpamListRefused { client_ip: String, sender: String, zone: String },
-    /// At least `messages` infected messages arrived within `minutes`.
-    Outbreak { messages: usize, minutes: u32 },
+    // --- System ---
+    /// The gateway started; `after_crash` when the previous run did not
+    /// stop cleanly.
+    ServiceStarted {
+        after_crash: bool,
+    },
+    /// The gateway could not start.
+    ServiceStartFailed {
+        reason: String,
+    },
+    ServiceStopped,
+    /// An administrator logged on (or failed to).
+    Logon {
+        user: String,
+        client_ip: String,
+        success: bool,
+    },
+    Logoff {
+        user: String,
+        client_ip: String,
+    },
+    /// A setting changed: `what` (a section or object), by whom.
+    ObjectModified {
+        what: String,
+        user: String,
+        client_ip: String,
+    },
     /// A definitions update was attempted.
-    UpdateAttempted { result: String },
+    UpdateAttempted {
+        result: String,
+    },
     /// New definitions are in use.
-    DefinitionsUpdated { sequence: u64, date: String },
+    DefinitionsUpdated {
+        sequence: u64,
+        date: String,
+    },
+    /// Slow-queue reordering moved messages to the front.
+    ReorderingStarted {
+        moved: usize,
+        seconds: u64,
+    },
+    ReorderingStopped,
+    /// At least `messages` infected messages arrived within `minutes`.
+    Outbreak {
+        messages: usize,
+        minutes: u32,
+    },
     /// A scanner does not answer its health check: mail it should scan
     /// follows the "cannot be processed" policy until it is back.
-    ScannerUnavailable { scanner: String, why: String },
+    ScannerUnavailable {
+        scanner: String,
+        why: String,
+    },
     /// A scanner answers its health check again.
-    ScannerAvailable { scanner: String },
-}
+    ScannerAvailable {
+        scanner: String,
+    },
+    /// Free space or memory fell below 10 %: `what` is the directory or
+    /// `memory`.
+    LowResource {
+        what: String,
+        free_percent: u8,
+    },
+    /// A file the gateway needs could not be read or written.
+    FileAccessError {
+        path: String,
+        why: String,
+    },
 
-impl fmt::Display for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Event::Blocking { message: m, finding, handling } => write!(
-                f,
-                "{finding}: {handling} (id {}, from <{}>, to {}, subject {:?}, client {})",
-                m.id,
-                m.sender,
-                m.recipients.iter().map(|r| format!("<{r}>")).collect::<Vec<_>>().join(","),
-                m.subject,
-                m.client_ip
-            ),
-            Event::SpamListRefused { client_ip, sender, zone } => {
-                write!(f, "spam list block: {client_ip} is listed by {zone}; refused <{sender}> at SMTP")
-            }
-            Event::UpdateAttempted { result } => write!(f, "definitions update attempted: {result}"),
-            Event::DefinitionsUpdated { sequence, date } => {
-                write!(f, "definitions updated: sequence {sequence} of {date}")
-            }
-            Event::ScannerUnavailable { scanner, why } => write!(f, "scanner unavailable: {scanner}: {why}"),
-            Event::ScannerAvailable { scanner } => write!(f, "scanner available again: {scanner}"),
-            Event::Outbreak { messages, minutes } => {
-                write!(f, "virus outbreak: {messages} infected messages within {minutes} minutes")
-            }
-        }
-    }
+    // --- SMTP ---
+    /// A client connected (`accepted`) or was turned away, and why.
+    ConnectionFrom {
+        connection_id: String,
+        client_ip: String,
+        result: String,
+    },
+    /// The session ended: the last command and reply.
+    ConnectionClosed {
+        connection_id: String,
+        client_ip: String,
+        last_command: String,
+        last_response: String,
+    },
+    /// The client broke the protocol (bad command, bad sequence…).
+    ProtocolViolation {
+        connection_id: String,
+        client_ip: String,
+        command: String,
+        response: String,
+    },
+    /// A command was refused by policy.
+    Rejected {
+        connection_id: String,
+        client_ip: String,
+        sender: String,
+        recipient: String,
+        rule: RejectRule,
+        reason: String,
+    },
+    /// An outbound connection to a next hop (`cached` when from the pool).
+    ConnectedTo {
+        connection_id: String,
+        host: String,
+        result: String,
+        cached: bool,
+    },
+    /// An outbound connection was closed.
+    Disconnected {
+        connection_id: String,
+        host: String,
+    },
+
+    // --- Message ---
+    /// A message was received and queued (`250`).
+    Accepted {
+        message: MessageRef,
+        connection_id: String,
+        bytes: u64,
+    },
+    Dropped {
+        message: MessageRef,
+        reason: String,
+    },
+    /// A DSN was sent back for the message.
+    Bounced {
+        message: MessageRef,
+        reason: String,
+    },
+    /// The message was moved to the hold queue.
+    Held {
+        message: MessageRef,
+        reason: String,
+    },
+    /// The original was sent to another address instead.
+    Forwarded {
+        message: MessageRef,
+        to: String,
+    },
+    /// Delivered to `recipients` at `host`.
+    Delivered {
+        message: MessageRef,
+        recipients: Vec<String>,
+        host: String,
+    },
+    /// Delivery to `recipients` failed for good.
+    DeliveryFailed {
+        message: MessageRef,
+        recipients: Vec<String>,
+        reason: String,
+    },
+    /// Every recipient has a final outcome; the message left the queues.
+    Completed {
+        message: MessageRef,
+    },
+    /// Delivery was not attempted (paused, notification loop…).
+    DeliverySuppressed {
+        message: MessageRef,
+        reason: String,
+    },
+
+    // --- Blocking ---
+    /// A blocking rule matched a message, and what was done about it.
+    Blocking {
+        message: MessageRef,
+        finding: Finding,
+        handling: Handling,
+    },
+    /// A client was refused at `MAIL FROM` because a DNSBL lists it.
+    SpamListRefused {
+        client_ip: String,
+        sender: String,
+        zone: String,
+    },
 }
 
 /// The sending side of the event channel; cheap to clone.
