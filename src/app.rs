@@ -44,7 +44,8 @@ impl Gateway {
 
         let (fast_tx, fast_rx) = mpsc::unbounded_channel();
         let dns = Arc::new(Dns::new(&cfg));
-        let delivery = Arc::new(Delivery::new(config.clone(), spool.clone(), dns.clone(), fast_tx.clone()));
+        let delivery =
+            Arc::new(Delivery::new(config.clone(), spool.clone(), dns.clone(), fast_tx.clone(), events.clone()));
         for id in spool.list(Queue::Slow)? {
             match (spool.load_header(Queue::Slow, &id), spool.next_try(&id)) {
                 (Ok(h), Ok(next)) => delivery.slow.load(&id, h.message.arrival, next),
@@ -58,7 +59,14 @@ impl Gateway {
             let _ = fast_tx.send(id);
         }
 
-        let fast = Arc::new(FastQueue::new(config.clone(), spool.clone(), pipeline, delivery.clone(), fast_tx.clone()));
+        let fast = Arc::new(FastQueue::new(
+            config.clone(),
+            spool.clone(),
+            pipeline,
+            delivery.clone(),
+            fast_tx.clone(),
+            events.clone(),
+        ));
         let tls = TlsFiles::new(queue_dir.join("tls"));
         let inbound = Arc::new(Inbound::new(config.clone(), spool.clone(), dns, tls, fast_tx.clone(), events.clone()));
         tokio::spawn(config.clone().watch_file());

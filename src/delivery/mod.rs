@@ -11,6 +11,7 @@ pub mod slow;
 use crate::config::{Config, ConfigHandle};
 use crate::dns::Dns;
 use crate::envelope::{Envelope, Recipient};
+use crate::events::{Event, Events, MessageRef};
 use crate::smtp::client::{ConnectError, Connection, RcptResult, ServerReply};
 use crate::spool::queue_file::QueuedMessage;
 use crate::spool::{Queue, Spool, unix_now};
@@ -41,6 +42,7 @@ pub struct Delivery {
     pub slow: SlowQueue,
     /// New messages (bounces) for the fast queue.
     fast: mpsc::UnboundedSender<String>,
+    events: Events,
 }
 
 impl Delivery {
@@ -50,9 +52,10 @@ impl Delivery {
         spool: Arc<Spool>,
         dns: Arc<Dns>,
         fast: mpsc::UnboundedSender<String>,
+        events: Events,
     ) -> Delivery {
         let limit = config.current().delivery.max_outgoing_connections;
-        Delivery { config, spool, dns, pool: Pool::new(limit), slow: SlowQueue::default(), fast }
+        Delivery { config, spool, dns, pool: Pool::new(limit), slow: SlowQueue::default(), fast, events }
     }
 
     /// Try every recipient of `msg` once; one outcome per recipient, in
@@ -150,10 +153,13 @@ impl Delivery {
         let mut deferred = Vec::new();
         let mut deferred_hops = Vec::new();
         let mut last_error = String::new();
+        let mut delivered: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (rcpt, o) in msg.envelope.recipients.iter().zip(outcomes) {
             match o.result {
                 RcptResult::Delivered(reply) => {
-                    tracing::info!(id = %msg.id, to = %rcpt.address, relay = o.remote.as_deref().unwrap_or("-"), "delivered: {}", reply.describe());
+                    tracing::debug!(id = %msg.id, to = %rcpt.address, "delivered: {}", reply.describe());
+                    let host = o.remote.clone().unwrap_or_default();
+                    delivered.entry(host).or_default().push(rcpt.address.clone());
                 }
                 RcptResult::Failed(reply) => {
                     tracing::info!(id = %msg.id, to = %rcpt.address, "bounced: {}", reply.describe());
@@ -172,8 +178,18 @@ impl Delivery {
                 }
             }
         }
+        let message = MessageRef::of(&msg);
+        for (host, recipients) in delivered {
+            self.events.emit(Event::Delivered { message: message.clone(), recipients, host });
+        }
+        if !failed.is_empty() {
+            let recipients = failed.iter().map(|f| f.recipient.address.clone()).collect();
+            let reason = failed.iter().map(|f| f.diagnostic.as_str()).collect::<Vec<_>>().join("; ");
+            self.events.emit(Event::DeliveryFailed { message: message.clone(), recipients, reason });
+        }
         self.bounce(&config, &msg, &failed, Returned::AsAsked)?;
         if deferred.is_empty() {
+            self.events.emit(Event::Completed { message });
             if queue == Queue::Slow {
                 self.slow.remove(&msg.id);
             }
@@ -198,7 +214,9 @@ impl Delivery {
     pub fn refuse(&self, queue: Queue, msg: &QueuedMessage, reason: &str) -> std::io::Result<()> {
         let failed = FailedRecipient::all(msg, "5.6.0", &format!("550 5.6.0 {reason}"));
         self.bounce(&self.config.current(), msg, &failed, Returned::Headers)?;
-        self.spool.remove(queue, &msg.id)
+        self.spool.remove(queue, &msg.id)?;
+        self.events.emit(Event::Bounced { message: MessageRef::of(msg), reason: reason.to_string() });
+        Ok(())
     }
 
     /// Return `msg` to its sender for the `failed` recipients (if it has a

@@ -9,6 +9,7 @@ mod record;
 pub use record::{Category, Record};
 
 use crate::policy::{Finding, Handling};
+use crate::spool::queue_file::QueuedMessage;
 use tokio::sync::mpsc;
 
 /// Which message an event is about.
@@ -20,6 +21,25 @@ pub struct MessageRef {
     pub recipients: Vec<String>,
     pub subject: String,
     pub client_ip: String,
+}
+
+impl MessageRef {
+    /// The queued message `msg` as events name it.
+    pub fn of(msg: &QueuedMessage) -> MessageRef {
+        MessageRef::with_subject(msg, crate::mime::headers::subject(&msg.content))
+    }
+
+    /// The same, with the subject already decoded.
+    pub fn with_subject(msg: &QueuedMessage, subject: String) -> MessageRef {
+        let env = &msg.envelope;
+        MessageRef {
+            id: msg.id.clone(),
+            sender: env.sender.clone(),
+            recipients: env.recipients.iter().map(|r| r.address.clone()).collect(),
+            subject,
+            client_ip: env.client_ip.clone(),
+        }
+    }
 }
 
 /// Why a client's command was refused by policy (not a protocol error).

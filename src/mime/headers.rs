@@ -44,6 +44,13 @@ fn fields(raw: &[u8]) -> Vec<(String, Range<usize>)> {
     out
 }
 
+/// The decoded `Subject:` of `raw` (empty if none), for events and
+/// reports: only the header section is parsed.
+pub fn subject(raw: &[u8]) -> String {
+    let parsed = super::parse::parse(section(raw));
+    parsed.and_then(|m| m.subject().map(str::to_string)).unwrap_or_default()
+}
+
 /// The unfolded value of the first `name` field, as written (encoded words
 /// left encoded).
 pub fn value(raw: &[u8], name: &str) -> Option<String> {

@@ -12,7 +12,7 @@ mod scan;
 
 use crate::config::{Config, ConfigHandle};
 use crate::delivery::Delivery;
-use crate::events::{Events, MessageRef};
+use crate::events::{Event, Events, MessageRef};
 use crate::mime::Decomposition;
 use crate::policy::Decision;
 use crate::scan::builtin::Signatures;
@@ -56,14 +56,7 @@ pub struct Work<'a> {
 impl Work<'_> {
     /// The message as events name it.
     pub fn message(&self) -> MessageRef {
-        let env = &self.msg.envelope;
-        MessageRef {
-            id: self.msg.id.clone(),
-            sender: env.sender.clone(),
-            recipients: env.recipients.iter().map(|r| r.address.clone()).collect(),
-            subject: self.subject.clone(),
-            client_ip: env.client_ip.clone(),
-        }
+        MessageRef::with_subject(self.msg, self.subject.clone())
     }
 }
 
@@ -133,6 +126,7 @@ pub struct FastQueue {
     pipeline: Arc<Pipeline>,
     delivery: Arc<Delivery>,
     requeue: mpsc::UnboundedSender<String>,
+    events: Events,
 }
 
 impl FastQueue {
@@ -144,8 +138,9 @@ impl FastQueue {
         pipeline: Pipeline,
         delivery: Arc<Delivery>,
         requeue: mpsc::UnboundedSender<String>,
+        events: Events,
     ) -> FastQueue {
-        FastQueue { config, spool, pipeline: Arc::new(pipeline), delivery, requeue }
+        FastQueue { config, spool, pipeline: Arc::new(pipeline), delivery, requeue, events }
     }
 
     /// Take message IDs from `ids` forever, at most [`WORKERS`] at once.
@@ -166,8 +161,9 @@ impl FastQueue {
         let me_spool = self.spool.clone();
         let pipeline = self.pipeline.clone();
         let config = self.config.current();
-        let task_id = id.clone();
-        let processed = tokio::task::spawn_blocking(move || process(&me_spool, &pipeline, &config, &task_id)).await;
+        let (task_id, events) = (id.clone(), self.events.clone());
+        let processed =
+            tokio::task::spawn_blocking(move || process(&me_spool, &pipeline, &config, &task_id, &events)).await;
         match processed {
             Ok(Processed::Deliver(msg)) => self.deliver(*msg).await,
             Ok(Processed::Bounce(msg, reason)) => self.bounce(*msg, reason).await,
@@ -219,20 +215,20 @@ impl FastQueue {
 
 /// Load, count the attempt, run the steps with panics caught, and act on
 /// the verdict. Blocking: runs on the blocking pool.
-fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str) -> Processed {
+fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str, events: &Events) -> Processed {
     let mut msg = match spool.load(Queue::Fast, id) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Processed::Finished,
         Err(e) => {
             tracing::error!(%id, "unreadable queue file: {e}");
-            return hold(spool, id, &format!("unreadable queue file: {e}"));
+            return hold(spool, id, &format!("unreadable queue file: {e}"), None, events);
         }
     };
     if msg.unscanned {
         return Processed::Deliver(Box::new(msg));
     }
     if msg.attempts >= MAX_ATTEMPTS {
-        return hold(spool, id, &format!("processing failed {} times (crash)", msg.attempts));
+        return hold(spool, id, &format!("processing failed {} times (crash)", msg.attempts), Some(&msg), events);
     }
     let attempts = match spool.begin_attempt(Queue::Fast, id, msg.attempts) {
         Ok(n) => n,
@@ -250,7 +246,7 @@ fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str) -> Pro
                 .unwrap_or_else(|| "unknown panic".into());
             tracing::error!(%id, attempts, "processing crashed: {what}");
             if attempts >= MAX_ATTEMPTS {
-                hold(spool, id, &format!("processing crashed {attempts} times: {what}"))
+                hold(spool, id, &format!("processing crashed {attempts} times: {what}"), Some(&msg), events)
             } else {
                 Processed::Again
             }
@@ -261,13 +257,13 @@ fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str) -> Pro
             }
             match verdict {
                 Verdict::Continue => Processed::Deliver(Box::new(msg)),
-                Verdict::Hold(reason) => hold(spool, id, &reason),
+                Verdict::Hold(reason) => hold(spool, id, &reason, Some(&msg), events),
                 Verdict::Bounce(reason) => Processed::Bounce(Box::new(msg), reason),
                 Verdict::Drop(reason) => {
-                    tracing::info!(%id, "dropped: {reason}");
                     if let Err(e) = spool.remove(Queue::Fast, id) {
                         tracing::error!(%id, "cannot remove dropped message: {e}");
                     }
+                    events.emit(Event::Dropped { message: MessageRef::of(&msg), reason });
                     Processed::Finished
                 }
             }
@@ -275,10 +271,14 @@ fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str) -> Pro
     }
 }
 
-fn hold(spool: &Spool, id: &str, reason: &str) -> Processed {
+/// Move `id` (whose content is `msg`, when it could be read) to the hold
+/// queue.
+fn hold(spool: &Spool, id: &str, reason: &str, msg: Option<&QueuedMessage>, events: &Events) -> Processed {
     match spool.hold(Queue::Fast, id, reason) {
         Ok(()) => {
-            tracing::warn!(%id, "moved to the hold queue: {reason}");
+            let message =
+                msg.map(MessageRef::of).unwrap_or_else(|| MessageRef { id: id.into(), ..MessageRef::default() });
+            events.emit(Event::Held { message, reason: reason.to_string() });
             Processed::Finished
         }
         Err(e) => {

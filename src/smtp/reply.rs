@@ -29,6 +29,15 @@ impl Reply {
         self.code < 400
     }
 
+    /// The first line with code and status, for events and logs.
+    pub fn summary(&self) -> String {
+        let first = self.lines.first().map(String::as_str).unwrap_or_default();
+        match self.status {
+            Some(status) => format!("{} {status} {first}", self.code),
+            None => format!("{} {first}", self.code),
+        }
+    }
+
     /// The reply as sent on the wire, CRLF-terminated lines.
     pub fn to_wire(&self) -> Vec<u8> {
         self.to_string().into_bytes()

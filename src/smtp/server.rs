@@ -8,7 +8,7 @@ use super::session::{Action, Completion, MAX_COMMAND_LINE, Session};
 use super::tls::TlsFiles;
 use crate::config::{Config, ConfigHandle};
 use crate::dns::Dns;
-use crate::events::Events;
+use crate::events::{Event, Events};
 use crate::policy::dnsbl::{self, Listing};
 use crate::policy::hosts::Client;
 use crate::policy::relay;
@@ -133,17 +133,36 @@ impl Inbound {
             tokio::spawn(async move { dnsbl::lookup(&dns, &config, peer.ip()).await })
         });
         let acceptor = self.tls.acceptor(&config);
-        let mut session = Session::new(config.clone(), client, acceptor.is_some());
+        let connection_id = format!("C{}", self.spool.new_id());
+        let mut session = Session::new(config.clone(), client, acceptor.is_some()).identified(connection_id.clone());
         let mut reader = BufReader::new(stream);
         let mut out = Vec::new();
+        let (connection_id, client_ip) = (connection_id, peer.ip().to_string());
         match session.greeting() {
             Action::Close(reply) => {
+                let result = format!("refused: {}", reply.summary());
+                self.events.emit(Event::ConnectionFrom { connection_id, client_ip, result });
                 let _ = reader.get_mut().write_all(&reply.to_wire()).await;
                 return;
             }
             action => push_reply(&mut out, action),
         }
-        match self.converse(&mut reader, &mut session, &config, &mut listing, out).await {
+        self.events.emit(Event::ConnectionFrom { connection_id, client_ip, result: "accepted".into() });
+        self.talk(reader, &mut session, &config, &mut listing, acceptor, out).await;
+        self.events.emit(session.closed());
+    }
+
+    /// The conversation, in plaintext and (after STARTTLS) over TLS.
+    async fn talk(
+        &self,
+        mut reader: BufReader<TcpStream>,
+        session: &mut Session,
+        config: &Config,
+        listing: &mut PendingListing,
+        acceptor: Option<tokio_rustls::TlsAcceptor>,
+        out: Vec<u8>,
+    ) {
+        match self.converse(&mut reader, session, config, listing, out).await {
             Outcome::Closed => {}
             Outcome::StartTls => {
                 // Dropping the reader's buffer discards anything the client
@@ -151,12 +170,12 @@ impl Inbound {
                 let stream = reader.into_inner();
                 let Some(acceptor) = acceptor else { return };
                 let Ok(Ok(tls)) = tokio::time::timeout(TLS_TIMEOUT, acceptor.accept(stream)).await else {
-                    tracing::debug!(%peer, "TLS handshake failed");
+                    tracing::debug!("TLS handshake failed");
                     return;
                 };
                 session.tls_started();
                 let mut reader = BufReader::new(tls);
-                let _ = self.converse(&mut reader, &mut session, &config, &mut listing, Vec::new()).await;
+                let _ = self.converse(&mut reader, session, config, listing, Vec::new()).await;
             }
         }
     }
@@ -245,6 +264,7 @@ impl Inbound {
         let id = self.spool.new_id();
         let date = chrono::Local::now().to_rfc2822();
         let received = session.received_header(&envelope, &id, &date);
+        let accepted = session.accepted(&envelope, &id, &body);
         let msg = QueuedMessage { id: id.clone(), arrival: unix_now(), envelope, ..QueuedMessage::default() };
         let spool = self.spool.clone();
         let stored =
@@ -252,6 +272,7 @@ impl Inbound {
         match stored {
             Ok(Ok(())) => {
                 tracing::debug!(%id, host = %config.smtp.hostname, "message queued");
+                self.events.emit(accepted);
                 let _ = self.fast.send(id.clone());
                 session.queued(Ok(&id))
             }

@@ -8,7 +8,7 @@ use super::data::{BodyWriter, DotDecoder, Violation};
 use super::reply::Reply;
 use crate::config::{Action as DnsblAction, Config};
 use crate::envelope::{Envelope, Recipient};
-use crate::events::Event;
+use crate::events::{Event, RejectRule};
 use crate::policy::dnsbl::{self, Listing};
 use crate::policy::hosts::Client;
 use crate::policy::{chars, relay, size};
@@ -86,6 +86,11 @@ pub struct Session {
     listing: Option<Listing>,
     /// Events for the I/O layer to send on.
     events: Vec<Event>,
+    /// Names the connection in events.
+    connection_id: String,
+    /// The last command line (shortened) and reply, for events.
+    last_command: String,
+    last_reply: String,
 }
 
 impl Session {
@@ -102,7 +107,38 @@ impl Session {
             errors: 0,
             listing: None,
             events: Vec::new(),
+            connection_id: String::new(),
+            last_command: String::new(),
+            last_reply: String::new(),
         }
+    }
+
+    /// The same session, named `id` in its events.
+    pub fn identified(mut self, id: String) -> Session {
+        self.connection_id = id;
+        self
+    }
+
+    /// The connection's last command and reply, for the closing event.
+    pub fn closed(&self) -> Event {
+        Event::ConnectionClosed {
+            connection_id: self.connection_id.clone(),
+            client_ip: self.client.ip.to_string(),
+            last_command: self.last_command.clone(),
+            last_response: self.last_reply.clone(),
+        }
+    }
+
+    /// A message was queued as `id`: the Accepted event.
+    pub fn accepted(&self, env: &Envelope, id: &str, body: &[u8]) -> Event {
+        let message = crate::events::MessageRef {
+            id: id.to_string(),
+            sender: env.sender.clone(),
+            recipients: env.recipients.iter().map(|r| r.address.clone()).collect(),
+            subject: crate::mime::headers::subject(body),
+            client_ip: env.client_ip.clone(),
+        };
+        Event::Accepted { message, connection_id: self.connection_id.clone(), bytes: body.len() as u64 }
     }
 
     /// The result of the DNSBL lookup started at connect; must be given
@@ -144,6 +180,15 @@ impl Session {
 
     /// Handle one command line (without its CRLF).
     pub fn command(&mut self, line: &[u8]) -> Action {
+        self.last_command = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
+        let action = self.dispatch(line);
+        if let Action::Reply(r) | Action::Close(r) | Action::StartTls(r) | Action::ReadData(r) = &action {
+            self.last_reply = r.summary();
+        }
+        action
+    }
+
+    fn dispatch(&mut self, line: &[u8]) -> Action {
         let cmd = match command::parse(line) {
             Ok(c) => c,
             Err(ParseError::Unknown) => return self.error(Reply::new(500, "5.5.2", "Error: command not recognized")),
@@ -178,7 +223,35 @@ impl Session {
         }
     }
 
+    /// A protocol error: an event, and counted towards closing.
     fn error(&mut self, reply: Reply) -> Action {
+        self.events.push(Event::ProtocolViolation {
+            connection_id: self.connection_id.clone(),
+            client_ip: self.client.ip.to_string(),
+            command: self.last_command.clone(),
+            response: reply.summary(),
+        });
+        self.count_error(reply)
+    }
+
+    /// A refusal by policy: a Rejected event, and counted towards closing.
+    fn refuse(&mut self, rule: RejectRule, recipient: &str, reply: Reply) -> Action {
+        self.events.push(self.rejected(rule, recipient, &reply));
+        self.count_error(reply)
+    }
+
+    fn rejected(&self, rule: RejectRule, recipient: &str, reply: &Reply) -> Event {
+        Event::Rejected {
+            connection_id: self.connection_id.clone(),
+            client_ip: self.client.ip.to_string(),
+            sender: self.tx.as_ref().map(|t| t.envelope.sender.clone()).unwrap_or_default(),
+            recipient: recipient.to_string(),
+            rule,
+            reason: reply.summary(),
+        }
+    }
+
+    fn count_error(&mut self, reply: Reply) -> Action {
         self.errors += 1;
         if self.errors >= MAX_ERRORS {
             return Action::Close(Reply::new(421, "4.7.0", format!("{} Error: too many errors", self.hostname())));
@@ -251,11 +324,13 @@ impl Session {
             match key.as_str() {
                 "SIZE" => match value.parse::<u64>() {
                     Ok(n) if n > size::limit(&self.config) as u64 => {
-                        return Action::Reply(Reply::new(
-                            552,
-                            "5.3.4",
-                            "Message size exceeds fixed maximum message size",
-                        ));
+                        let reply = Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size");
+                        let mut event = self.rejected(RejectRule::Size, "", &reply);
+                        if let Event::Rejected { sender, .. } = &mut event {
+                            sender.clone_from(&env.sender);
+                        }
+                        self.events.push(event);
+                        return Action::Reply(reply);
                     }
                     Ok(_) => {}
                     Err(_) => return self.error(Reply::new(501, "5.5.4", "Bad SIZE parameter")),
@@ -276,11 +351,11 @@ impl Session {
                 return self.error(Reply::new(553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8"));
             }
             if let Some(c) = chars::forbidden_char(&self.config, &m.address()) {
-                return self.error(Reply::new(
-                    553,
-                    "5.1.7",
-                    format!("Sender address contains a character not allowed here: '{c}'"),
-                ));
+                return self.refuse(
+                    RejectRule::Characters,
+                    "",
+                    Reply::new(553, "5.1.7", format!("Sender address contains a character not allowed here: '{c}'")),
+                );
             }
         }
         self.tx = Some(Transaction { envelope: env, content: Content::None });
@@ -306,7 +381,7 @@ impl Session {
             sender: env.sender.clone(),
             zone: zone.clone(),
         });
-        Some(self.error(Reply::new(
+        Some(self.count_error(Reply::new(
             554,
             "5.7.1",
             format!("Service unavailable; client host [{ip}] blocked using {zone}"),
@@ -336,23 +411,27 @@ impl Session {
             path.domain = self.hostname().to_ascii_lowercase();
         } else {
             if let Some(c) = chars::forbidden_char(&self.config, &path.address()) {
-                return self.error(Reply::new(
-                    553,
-                    "5.1.3",
-                    format!("Recipient address contains a character not allowed here: '{c}'"),
-                ));
+                return self.refuse(
+                    RejectRule::Characters,
+                    &path.address(),
+                    Reply::new(553, "5.1.3", format!("Recipient address contains a character not allowed here: '{c}'")),
+                );
             }
             if !relay::relay_allowed(&self.config, &self.client, &path.domain) {
-                return self.error(Reply::new(
-                    550,
-                    "5.7.1",
-                    format!(
-                        "<{}>: Relay access denied: {} is not a local domain and {} may not relay",
-                        path.address(),
-                        path.domain,
-                        self.client.ip
+                return self.refuse(
+                    RejectRule::Relay,
+                    &path.address(),
+                    Reply::new(
+                        550,
+                        "5.7.1",
+                        format!(
+                            "<{}>: Relay access denied: {} is not a local domain and {} may not relay",
+                            path.address(),
+                            path.domain,
+                            self.client.ip
+                        ),
                     ),
-                ));
+                );
             }
         }
         rcpt.address = path.address();
@@ -456,31 +535,44 @@ impl Session {
     }
 
     fn complete(&mut self, tx: Transaction, body: BodyWriter) -> Completion {
-        match body.finish() {
-            Ok(bytes) => Completion::Queue(Box::new(tx.envelope), bytes),
+        let (rule, reply) = match body.finish() {
+            Ok(bytes) => return Completion::Queue(Box::new(tx.envelope), bytes),
             Err(Violation::TooLarge) => {
-                Completion::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"))
+                (RejectRule::Size, Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"))
             }
             Err(Violation::Nul) => {
-                Completion::Reply(Reply::new(554, "5.6.0", "Message rejected: NUL character in message"))
+                (RejectRule::Other, Reply::new(554, "5.6.0", "Message rejected: NUL character in message"))
             }
-            Err(Violation::BareLineEnd) => Completion::Reply(Reply::new(
-                554,
-                "5.6.0",
-                "Message rejected: header line ends with a bare CR or bare LF; lines must end with CRLF",
-            )),
+            Err(Violation::BareLineEnd) => (
+                RejectRule::Other,
+                Reply::new(
+                    554,
+                    "5.6.0",
+                    "Message rejected: header line ends with a bare CR or bare LF; lines must end with CRLF",
+                ),
+            ),
+        };
+        let recipients: Vec<&str> = tx.envelope.recipients.iter().map(|r| r.address.as_str()).collect();
+        let mut event = self.rejected(rule, &recipients.join(","), &reply);
+        if let Event::Rejected { sender, .. } = &mut event {
+            sender.clone_from(&tx.envelope.sender);
         }
+        self.events.push(event);
+        self.last_reply = reply.summary();
+        Completion::Reply(reply)
     }
 
     /// The outcome of queueing the completed message.
     pub fn queued(&mut self, result: Result<&str, String>) -> Reply {
         self.tx = None;
-        match result {
+        let reply = match result {
             Ok(id) => Reply::new(250, "2.0.0", format!("Ok: queued as {id}")),
             Err(why) => {
                 Reply::new(451, "4.3.0", format!("Error: could not queue the message ({why}); try again later"))
             }
-        }
+        };
+        self.last_reply = reply.summary();
+        reply
     }
 
     /// The `Received:` trace header (RFC 5321 §4.4, RFC 3848 protocol
@@ -637,6 +729,37 @@ mod tests {
         assert_eq!(code(s.command(b"RCPT TO:<postmaster>")).0, 250);
         assert_eq!(code(s.command(b"RSET")).0, 250);
         assert_eq!(code(s.command(b"MAIL FROM:<a!b@b.test>")), (553, Some("5.1.7")));
+        let rules: Vec<(RejectRule, String)> = s
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Rejected { rule, recipient, .. } => Some((rule, recipient)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                (RejectRule::Relay, "x@elsewhere.org".to_string()),
+                (RejectRule::Characters, "x%y@example.com".to_string()),
+                (RejectRule::Characters, String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn protocol_errors_and_the_closing_event_name_the_command() {
+        let mut s = session();
+        s.command(b"RCPT TO:<x@example.com>");
+        let events = s.take_events();
+        let [Event::ProtocolViolation { command, response, .. }] = events.as_slice() else { panic!("{events:?}") };
+        assert_eq!(
+            (command.as_str(), response.as_str()),
+            ("RCPT TO:<x@example.com>", "503 5.5.1 Error: need MAIL command")
+        );
+        s.command(b"NOOP");
+        let Event::ConnectionClosed { last_command, last_response, .. } = s.closed() else { unreachable!() };
+        assert_eq!((last_command.as_str(), last_response.as_str()), ("NOOP", "250 2.0.0 Ok"));
     }
 
     #[test]
