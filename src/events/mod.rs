@@ -4,6 +4,7 @@
 //! SMTP path and the workers only hand an event over.
 
 mod catalogue;
+pub mod counters;
 mod record;
 
 pub use record::{Category, Record};
