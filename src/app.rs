@@ -2,11 +2,17 @@
 //! fast-queue workers, the slow-queue scheduler, the control socket and the
 //! configuration watcher.
 
+use crate::admin::AppState;
 use crate::config::ConfigHandle;
 use crate::control;
 use crate::delivery::Delivery;
 use crate::dns::Dns;
-use crate::events::{self, Events};
+use crate::events::counters::Counters;
+use crate::events::dispatch::{Consumers, dispatch};
+use crate::events::store::{SqliteStore, retention_job, spawn_writer};
+use crate::events::{Event, Events, Record};
+use crate::lifecycle;
+use crate::notify::Notifier;
 use crate::pipeline::{FastQueue, Pipeline};
 use crate::scan::builtin::Signatures;
 use crate::smtp::server::Inbound;
@@ -21,6 +27,8 @@ use tokio::sync::mpsc;
 pub struct Gateway {
     pub spool: Arc<Spool>,
     pub delivery: Arc<Delivery>,
+    /// The fast queue's input, for messages the gateway makes itself.
+    pub fast: mpsc::UnboundedSender<String>,
 }
 
 impl Gateway {
@@ -82,15 +90,17 @@ impl Gateway {
             signatures.clone(),
             events.clone(),
         ));
+        let fast = fast_tx.clone();
         tokio::spawn(scheduled_updates(config.clone(), spool.clone(), fast_tx, delivery.clone(), signatures, events));
-        Ok(Gateway { spool, delivery })
+        Ok(Gateway { spool, delivery, fast })
     }
 }
 
 /// Run the gateway until SIGTERM or Ctrl-C.
 pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
     let (events, received) = Events::channel();
-    tokio::spawn(events::log_all(received));
+    let counters = Arc::new(Counters::default());
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let antivirus = config.current().antivirus.clone();
     let signatures = Arc::new(
         tokio::task::spawn_blocking(move || match antivirus.enabled {
@@ -99,7 +109,20 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
         })
         .await?,
     );
-    Gateway::start(config, Pipeline::standard(events.clone(), signatures.clone()), events, signatures)?;
+    let pipeline = Pipeline::standard(events.clone(), signatures.clone());
+    let gateway = Gateway::start(config.clone(), pipeline, events.clone(), signatures.clone())?;
+    // Events sent so far wait in the channel until the dispatcher starts.
+    let notifier = Notifier::new(config.clone(), gateway.spool.clone(), gateway.fast.clone());
+    let store = start_event_store(&config);
+    let consumers = Consumers { config: config.clone(), counters: counters.clone(), store, notifier };
+    tokio::spawn(dispatch(received, consumers));
+    let queue_dir = gateway.spool.root().to_path_buf();
+    let after_crash = lifecycle::mark_running(&queue_dir)
+        .with_context(|| format!("cannot write the run marker in {}", queue_dir.display()))?;
+    events.emit(Event::ServiceStarted { after_crash });
+    tokio::spawn(lifecycle::watch_changes(config.clone(), events.clone()));
+    let admin = AppState { config, counters, spool: gateway.spool.clone(), signatures, started_at };
+    tokio::spawn(crate::admin::server::serve(admin));
     tracing::info!("mxguard {} started", env!("CARGO_PKG_VERSION"));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -107,7 +130,40 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("mxguard stopping; queued messages stay in the spool");
+    events.emit(Event::ServiceStopped);
+    events.shut_down().await;
+    lifecycle::mark_stopped(&queue_dir)
+        .with_context(|| format!("cannot remove the run marker in {}", queue_dir.display()))?;
     Ok(())
+}
+
+/// Open the event store under `paths.log_dir`, start its writer and the
+/// retention job; `None` (logged) if it cannot be opened: the gateway
+/// then runs without local reports rather than not at all.
+fn start_event_store(config: &ConfigHandle) -> Option<(mpsc::UnboundedSender<Record>, std::thread::JoinHandle<()>)> {
+    let log_dir = PathBuf::from(&config.current().paths.log_dir);
+    let opened = std::fs::create_dir_all(&log_dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| Ok((SqliteStore::open(&log_dir)?, SqliteStore::open(&log_dir)?)));
+    let (writer, purger) = match opened {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::error!(dir = %log_dir.display(), "event store unavailable, events are only logged: {e:#}");
+            return None;
+        }
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let enabled = config.clone();
+    let thread = match spawn_writer(writer, rx, move || enabled.current().logging.local_enabled) {
+        Ok(thread) => thread,
+        Err(e) => {
+            tracing::error!("cannot start the event store writer: {e}");
+            return None;
+        }
+    };
+    let retain = config.clone();
+    tokio::spawn(retention_job(purger, move || retain.current().logging.retain));
+    Some((tx, thread))
 }
 
 /// LiveUpdate on its schedule: sleep until the next attempt the current

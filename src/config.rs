@@ -1,12 +1,16 @@
 //! Typed settings (SPEC defaults), validation that names key, value and what
 //! is allowed, and the live handle every component reads its snapshot from.
 
+mod alerts;
 mod antivirus;
 mod blocking;
 mod handle;
 mod liveupdate;
+mod logging;
+mod notify;
 mod validate;
 
+pub use alerts::Alerts;
 pub use antivirus::{
     Antivirus, OnDetect, OnNotRemoved, OnUnrepairable, Outbreak, ScanPolicy, ScannerConfig, ScannerKind,
 };
@@ -16,6 +20,8 @@ pub use blocking::{
 };
 pub use handle::{ConfigHandle, load_file};
 pub use liveupdate::LiveUpdate;
+pub use logging::{Logging, Retain};
+pub use notify::{Audience, Notice, NoticeKind, Notify};
 pub use validate::{Problem, is_hostname, parse_host_port, parse_nameserver, validate};
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +41,9 @@ pub struct Config {
     pub blocking: Blocking,
     pub antivirus: Antivirus,
     pub liveupdate: LiveUpdate,
+    pub logging: Logging,
+    pub notify: Notify,
+    pub alerts: Alerts,
 }
 
 /// The inbound SMTP listener.
@@ -176,11 +185,13 @@ pub struct Dns {
 pub struct Admin {
     pub http_listen: String,
     pub https_listen: String,
+    /// Bearer tokens accepted by the JSON API and `/metrics`.
+    pub api_tokens: Vec<String>,
 }
 
 impl Default for Admin {
     fn default() -> Self {
-        Admin { http_listen: "0.0.0.0:8003".into(), https_listen: "0.0.0.0:8043".into() }
+        Admin { http_listen: "0.0.0.0:8003".into(), https_listen: "0.0.0.0:8043".into(), api_tokens: Vec::new() }
     }
 }
 
@@ -230,6 +241,9 @@ mod tests {
         assert_eq!(shipped.blocking, defaults.blocking);
         assert_eq!(shipped.antivirus, defaults.antivirus);
         assert_eq!(shipped.liveupdate, defaults.liveupdate);
+        assert_eq!(shipped.logging, defaults.logging);
+        assert_eq!(shipped.notify, defaults.notify);
+        assert_eq!(shipped.alerts, defaults.alerts);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! mxguard: an SMTP antivirus gateway. See DESIGN.md for the module map.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -8,9 +9,12 @@ pub mod delivery;
 pub mod dns;
 pub mod envelope;
 pub mod events;
+pub mod lifecycle;
 pub mod mime;
+pub mod notify;
 pub mod pipeline;
 pub mod policy;
+pub mod report;
 pub mod routing;
 pub mod scan;
 pub mod smtp;

@@ -322,15 +322,20 @@ fn an_outbreak_is_reported_once_per_window() {
         s.send(&Mail::new(&format!("infected {i}")).attach("eicar.com", &e));
         s.delivered(&format!("infected {i}"));
     }
-    assert!(!s.gw.log().contains("Virus outbreak"), "two infected messages are below the threshold");
+    assert!(!s.gw.log().contains("Virus outbreak [system]"), "two infected messages are below the threshold");
     for i in 2..6 {
         s.send(&Mail::new(&format!("infected {i}")).attach("eicar.com", &e));
     }
     for i in 2..6 {
         s.delivered(&format!("infected {i}"));
     }
-    let alerts = s.gw.log().matches("Virus outbreak").count();
+    let alerts = s.gw.log().matches("Virus outbreak [system]").count();
     assert_eq!(alerts, 1, "one alert for the window:\n{}", s.gw.log());
+    let notice = s.delivered("Virus outbreak");
+    assert!(
+        String::from_utf8_lossy(&notice).contains("X-Rcpt-Args: <admin@example.com>"),
+        "sent to the outbreak address"
+    );
 }
 
 /// A real clamd on a loopback port and a Unix socket, with a database the

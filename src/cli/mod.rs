@@ -1,7 +1,8 @@
 //! The command line: `serve`, `check-config`, `queue` administration,
-//! `scan` and `defs`.
+//! `scan`, `defs` and `report`.
 
 mod defs;
+mod report;
 mod scan;
 
 use crate::config::{Config, ConfigHandle, load_file};
@@ -49,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         action: defs::DefsAction,
     },
+    /// The Summary and Detail reports from the event store.
+    Report {
+        #[command(subcommand)]
+        kind: report::ReportKind,
+    },
     /// Look at and act on the queues.
     Queue {
         #[arg(long, default_value = "etc/mxguard.toml")]
@@ -93,6 +99,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve { config } => serve(&config),
         Command::CheckConfig { config } => check_config(&config),
         Command::Defs { action } => defs::run(action, load),
+        Command::Report { kind } => report::run(kind, load),
         Command::Scan { paths, defs, config } => match load(&config) {
             Some(cfg) => {
                 let defs = defs.unwrap_or_else(|| PathBuf::from(&cfg.antivirus.defs_dir));

@@ -56,9 +56,14 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_relay(c, &mut p);
     check_dns(c, &mut p);
     check_ports(c, &mut p);
+    check_api_tokens(c, &mut p);
+    if let Err(allowed) = crate::events::syslog::Target::parse(&c.logging.syslog) {
+        p.push(Problem::new("logging.syslog", &c.logging.syslog, allowed));
+    }
     super::blocking::check(&c.blocking, &mut p);
     super::antivirus::check(&c.antivirus, &mut p);
     super::liveupdate::check(&c.liveupdate, &mut p);
+    super::notify::check(&c.notify, &mut p);
     if c.paths.queue_dir.trim().is_empty() {
         p.push(Problem::new("paths.queue_dir", "", "a directory path"));
     }
@@ -198,6 +203,19 @@ fn check_ports(c: &Config, p: &mut Vec<Problem>) {
     claim("admin.https_listen", &c.admin.https_listen, p);
 }
 
+/// API tokens travel in an HTTP header: no empty ones, no white space.
+fn check_api_tokens(c: &Config, p: &mut Vec<Problem>) {
+    for (i, token) in c.admin.api_tokens.iter().enumerate() {
+        if token.trim().is_empty() || token.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            p.push(Problem::new(
+                format!("admin.api_tokens[{i}]"),
+                format!("{token:?}"),
+                "a non-empty token without spaces",
+            ));
+        }
+    }
+}
+
 /// True for a syntactically valid host name (ASCII labels).
 pub fn is_hostname(s: &str) -> bool {
     !s.is_empty()
@@ -309,6 +327,8 @@ mod tests {
         refused("admin.http_listen", |c| c.admin.http_listen = "8003".into());
         refused("admin.https_listen", |c| c.admin.https_listen = "0.0.0.0:8003".into());
         refused("admin.http_listen", |c| c.admin.http_listen = "127.0.0.1:25".into());
+        refused("logging.syslog", |c| c.logging.syslog = "syslog.example:514".into());
+        refused("admin.api_tokens[1]", |c| c.admin.api_tokens = vec!["good-token".into(), "two words".into()]);
     }
 
     #[test]

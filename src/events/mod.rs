@@ -5,7 +5,10 @@
 
 mod catalogue;
 pub mod counters;
+pub mod dispatch;
 mod record;
+pub mod store;
+pub mod syslog;
 
 pub use record::{Category, Record};
 
@@ -249,28 +252,42 @@ pub enum Event {
     },
 }
 
+/// What travels on the event channel: events, and at shutdown the
+/// request to finish everything sent before it.
+#[derive(Debug)]
+// Boxing the event would cost an allocation per event for a variant sent
+// once per run.
+#[allow(clippy::large_enum_variant)]
+pub enum Item {
+    Event(Event),
+    /// Store and forward every earlier event, then answer and stop.
+    Shutdown(tokio::sync::oneshot::Sender<()>),
+}
+
 /// The sending side of the event channel; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Events {
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::UnboundedSender<Item>,
 }
 
 impl Events {
     /// A channel: events sent through the handle arrive at the receiver.
-    pub fn channel() -> (Events, mpsc::UnboundedReceiver<Event>) {
+    pub fn channel() -> (Events, mpsc::UnboundedReceiver<Item>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Events { tx }, rx)
     }
 
     /// Hand an event over (dropped only if nothing receives any more).
     pub fn emit(&self, event: Event) {
-        let _ = self.tx.send(event);
+        let _ = self.tx.send(Item::Event(event));
     }
-}
 
-/// Write every event to the log until the channel closes.
-pub async fn log_all(mut rx: mpsc::UnboundedReceiver<Event>) {
-    while let Some(event) = rx.recv().await {
-        tracing::info!(target: "mxguard::event", "{event}");
+    /// Wait until every event sent so far is stored and forwarded; the
+    /// consumer stops after this, so call it last, when stopping.
+    pub async fn shut_down(&self) {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        if self.tx.send(Item::Shutdown(done)).is_ok() {
+            let _ = finished.await;
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 mod block;
 mod decompose;
+mod loops;
 mod rewrite;
 mod scan;
 
@@ -80,11 +81,12 @@ impl Pipeline {
         Pipeline { steps }
     }
 
-    /// The gateway's processing, in SPEC §1 order: take the message apart,
-    /// apply the blocking policy, scan for viruses and act, then put the
-    /// message back together.
+    /// The gateway's processing, in SPEC §1 order: set aside recipients
+    /// that would loop, take the message apart, apply the blocking policy,
+    /// scan for viruses and act, then put the message back together.
     pub fn standard(events: Events, signatures: Arc<Signatures>) -> Pipeline {
         Pipeline::new(vec![
+            Box::new(loops::LoopGuard::new(events.clone())),
             Box::new(decompose::Decompose),
             Box::new(block::Block::new(events.clone())),
             Box::new(scan::Scan::new(signatures, events)),

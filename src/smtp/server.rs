@@ -149,6 +149,7 @@ impl Inbound {
         }
         self.events.emit(Event::ConnectionFrom { connection_id, client_ip, result: "accepted".into() });
         self.talk(reader, &mut session, &config, &mut listing, acceptor, out).await;
+        self.emit_from(&mut session);
         self.events.emit(session.closed());
     }
 
@@ -209,9 +210,7 @@ impl Inbound {
                         session.set_listing(lookup.await.ok().flatten());
                     }
                     let action = session.command(&line);
-                    for event in session.take_events() {
-                        self.events.emit(event);
-                    }
+                    self.emit_from(session);
                     action
                 }
             };
@@ -248,7 +247,15 @@ impl Inbound {
                 Completion::Reply(r) => r,
                 Completion::Queue(envelope, body) => self.queue(session, config, *envelope, body).await,
             };
+            self.emit_from(session);
             out.extend(reply.to_wire());
+        }
+    }
+
+    /// Send on what the session noted since the last call.
+    fn emit_from(&self, session: &mut Session) {
+        for event in session.take_events() {
+            self.events.emit(event);
         }
     }
 

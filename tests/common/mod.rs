@@ -160,6 +160,9 @@ fn ship_definitions(root: &Path) {
     }
 }
 
+/// The token the test configuration accepts on the JSON API.
+pub const API_TOKEN: &str = "mxguard-test-token";
+
 /// The mxguard binary running with a config file written by the test.
 pub struct Gateway {
     pub root: PathBuf,
@@ -216,7 +219,7 @@ impl Gateway {
         format!(
             "[smtp]\nlisten = [\"127.0.0.1:{}\"]\nhostname = \"mx.test.example\"\n{smtp_extra}\n\
              [paths]\nqueue_dir = \"{root}/queues\"\nlog_dir = \"{root}/logs\"\n\
-             [admin]\nhttp_listen = \"127.0.0.1:{}\"\nhttps_listen = \"127.0.0.1:{}\"\n\n{extra_toml}\n",
+             [admin]\nhttp_listen = \"127.0.0.1:{}\"\nhttps_listen = \"127.0.0.1:{}\"\napi_tokens = [\"{API_TOKEN}\"]\n\n{extra_toml}\n",
             self.port, self.admin_ports.0, self.admin_ports.1
         )
     }
@@ -237,6 +240,11 @@ impl Gateway {
         assert!(wait_port(self.port, Duration::from_secs(30)), "mxguard did not open its port; log:\n{}", self.log());
     }
 
+    /// The administration HTTP port.
+    pub fn admin_http(&self) -> u16 {
+        self.admin_ports.0
+    }
+
     /// The process's peak resident memory (VmHWM) in bytes.
     pub fn peak_memory(&self) -> u64 {
         let pid = self.child.as_ref().expect("running").id();
@@ -248,6 +256,14 @@ impl Gateway {
     /// Everything the gateway logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.join("mxguard.log")).unwrap_or_default()
+    }
+
+    /// Stop the process cleanly (SIGTERM) and wait for it.
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
     }
 
     /// Kill the process without warning (SIGKILL).
