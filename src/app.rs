@@ -121,6 +121,7 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write the run marker in {}", queue_dir.display()))?;
     events.emit(Event::ServiceStarted { after_crash });
     tokio::spawn(lifecycle::watch_changes(config.clone(), events.clone()));
+    tokio::spawn(crate::resources::watch(config.clone(), events.clone()));
     let admin = AppState { config, counters, spool: gateway.spool.clone(), signatures, started_at };
     tokio::spawn(crate::admin::server::serve(admin));
     tracing::info!("mxguard {} started", env!("CARGO_PKG_VERSION"));

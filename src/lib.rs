@@ -15,6 +15,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod policy;
 pub mod report;
+pub mod resources;
 pub mod routing;
 pub mod scan;
 pub mod smtp;

@@ -31,6 +31,9 @@ pub struct Alerts {
     pub smtp_connection_failure: bool,
     /// An attempt to use the administration interface without the right.
     pub unauthorized_access: bool,
+    /// Free disk space or memory below this percentage is "low" (SPEC:
+    /// 10 %).
+    pub min_free_percent: u8,
 }
 
 impl Default for Alerts {
@@ -51,7 +54,15 @@ impl Default for Alerts {
             frequent_failed_logons: true,
             smtp_connection_failure: true,
             unauthorized_access: true,
+            min_free_percent: 10,
         }
+    }
+}
+
+impl Alerts {
+    /// Refuse a threshold that is not a percentage.
+    pub(super) fn check(&self, p: &mut Vec<super::validate::Problem>) {
+        super::validate::range(p, "alerts.min_free_percent", self.min_free_percent, 1, 100);
     }
 }
 
@@ -69,5 +80,7 @@ mod tests {
         assert!(a.smtp_protocol_violation && !a.application_start && a.application_stop);
         let err = Config::from_toml("[alerts]\nlow_disk = true\n").unwrap_err();
         assert_eq!(err[0].key, "alerts.low_disk");
+        let err = Config::from_toml("[alerts]\nmin_free_percent = 0\n").unwrap_err();
+        assert_eq!(err[0].key, "alerts.min_free_percent");
     }
 }

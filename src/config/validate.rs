@@ -64,11 +64,16 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     super::antivirus::check(&c.antivirus, &mut p);
     super::liveupdate::check(&c.liveupdate, &mut p);
     super::notify::check(&c.notify, &mut p);
-    if c.paths.queue_dir.trim().is_empty() {
-        p.push(Problem::new("paths.queue_dir", "", "a directory path"));
-    }
-    if c.paths.log_dir.trim().is_empty() {
-        p.push(Problem::new("paths.log_dir", "", "a directory path"));
+    c.alerts.check(&mut p);
+    super::diagnostics::check(&c.diagnostics, &mut p);
+    for (key, dir) in [
+        ("paths.queue_dir", &c.paths.queue_dir),
+        ("paths.log_dir", &c.paths.log_dir),
+        ("paths.diag_dir", &c.paths.diag_dir),
+    ] {
+        if dir.trim().is_empty() {
+            p.push(Problem::new(key, dir, "a directory path"));
+        }
     }
     p
 }
