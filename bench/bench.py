@@ -12,6 +12,7 @@ message (end to end, not just accepted by the first hop):
   mxguard                smtp-source -> mxguard (default policy, virus scanning
                          on) -> smtp-sink
   mxguard-noscan         the same with virus scanning off
+  mxguard-nolog          the same with the local event store off
   mxguard+blocking       mxguard with scanning and every blocking rule on
 
 Two workloads: "plain" (smtp-source's own 10 KB messages, 20 sessions and
@@ -414,6 +415,7 @@ class Mxguard:
 
     name, label = "mxguard", "smtp-source → mxguard (scanning) → smtp-sink"
     scan = "true"
+    store = "true"
     policy = ""
     proc: subprocess.Popen | None = None
 
@@ -444,6 +446,8 @@ https_listen = "127.0.0.1:{free_port()}"
 enabled = {self.scan}
 heuristic_level = "medium"
 defs_dir = "{DEFS}"
+[logging]
+local_enabled = {self.store}
 {self.policy}"""
         )
         with open(self.log, "wb") as log:
@@ -489,6 +493,13 @@ class MxguardNoscan(Mxguard):
 
     name, label = "mxguard-noscan", "smtp-source → mxguard (no scanning) → smtp-sink"
     scan = "false"
+
+
+class MxguardNolog(Mxguard):
+    """mxguard with the local event store off: what storing events costs."""
+
+    name, label = "mxguard-nolog", "smtp-source → mxguard (scanning, no event store) → smtp-sink"
+    store = "false"
 
 
 class MxguardBlocking(Mxguard):
@@ -677,6 +688,7 @@ RATIOS = (
     ("mxguard", "postfix"),
     ("mxguard", "postfix+clamav-milter"),
     ("mxguard", "mxguard-noscan"),
+    ("mxguard", "mxguard-nolog"),
     ("mxguard+blocking", "mxguard"),
     ("mxguard+blocking", "postfix"),
 )
@@ -735,7 +747,7 @@ def report(results: list[Result], args, postfix_settings: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-PATHS = {cls.name: cls for cls in (Direct, PostfixRelay, PostfixClamavMilter, Mxguard, MxguardNoscan, MxguardBlocking)}
+PATHS = {cls.name: cls for cls in (Direct, PostfixRelay, PostfixClamavMilter, Mxguard, MxguardNoscan, MxguardNolog, MxguardBlocking)}
 
 
 def main() -> None:

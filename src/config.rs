@@ -4,6 +4,7 @@
 mod alerts;
 mod antivirus;
 mod blocking;
+mod diagnostics;
 mod handle;
 mod liveupdate;
 mod logging;
@@ -18,6 +19,7 @@ pub use blocking::{
     Action, Blocking, ContainerRule, DnsblRule, DnsblZone, EncryptedAction, EncryptedRule, FilenameRule, SenderRule,
     SizeRule, SpamRule, SubjectRule, Unprocessable,
 };
+pub use diagnostics::{DataMode, Diagnostics, LogMode, Trigger};
 pub use handle::{ConfigHandle, load_file};
 pub use liveupdate::LiveUpdate;
 pub use logging::{Logging, Retain};
@@ -44,6 +46,7 @@ pub struct Config {
     pub logging: Logging,
     pub notify: Notify,
     pub alerts: Alerts,
+    pub diagnostics: Diagnostics,
 }
 
 /// The inbound SMTP listener.
@@ -84,11 +87,13 @@ impl Default for Smtp {
 pub struct Paths {
     pub queue_dir: String,
     pub log_dir: String,
+    /// Conversation logs and saved queue files (SPEC §10 diagnostics).
+    pub diag_dir: String,
 }
 
 impl Default for Paths {
     fn default() -> Self {
-        Paths { queue_dir: "queues".into(), log_dir: "logs".into() }
+        Paths { queue_dir: "queues".into(), log_dir: "logs".into(), diag_dir: "diag".into() }
     }
 }
 
@@ -244,6 +249,7 @@ mod tests {
         assert_eq!(shipped.logging, defaults.logging);
         assert_eq!(shipped.notify, defaults.notify);
         assert_eq!(shipped.alerts, defaults.alerts);
+        assert_eq!(shipped.diagnostics, defaults.diagnostics);
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn status_and_metrics_count_exactly_what_was_sent() {
         assert_eq!(code, 200, "{body}");
         serde_json::from_str(&body).expect("JSON")
     };
-    assert!(wait_for(WAIT, || status()["delivered"] == 5), "{}", status());
+    assert!(wait_for(WAIT, || status()["delivered"] == 5 && status()["rejected"] == 2), "{}", status());
     let s = status();
     for (key, want) in
         [("accepted", 6), ("rejected", 2), ("dropped", 1), ("deleted", 2), ("repaired", 0), ("attachments_stripped", 2)]
@@ -91,7 +91,11 @@ fn status_and_metrics_count_exactly_what_was_sent() {
         assert_eq!(code, 200, "{path}: {body}");
         serde_json::from_str(&body).unwrap()
     };
-    let summary = json(&format!("/api/v1/reports/summary?{range}"));
+    let summary_url = format!("/api/v1/reports/summary?{range}");
+    // The store writes in batches: wait for the last event to be stored.
+    let stored = |s: serde_json::Value| s["messages_delivered"] == 5 && s["messages_rejected"] == 2;
+    assert!(wait_for(WAIT, || stored(json(&summary_url))), "{}", json(&summary_url));
+    let summary = json(&summary_url);
     for (key, want) in [
         ("messages_accepted", 6),
         ("messages_rejected", 2),

@@ -9,6 +9,7 @@ pub mod router;
 pub mod slow;
 
 use crate::config::{Config, ConfigHandle};
+use crate::diag::Transcript;
 use crate::dns::Dns;
 use crate::envelope::{Envelope, Recipient};
 use crate::events::{Event, Events, MessageRef};
@@ -108,13 +109,14 @@ impl Delivery {
         };
         let mut last = RcptResult::Deferred(local(451, "4.4.1", &format!("no server of {hop} answered")));
         for Target { addr, host } in targets {
-            let opened = match Connection::open(addr, &host, &config.smtp.hostname, true).await {
-                // A server whose TLS is broken still gets the mail in plaintext.
-                Err(ConnectError::Temporary(why)) if why.contains("TLS") => {
-                    Connection::open(addr, &host, &config.smtp.hostname, false).await
-                }
-                other => other,
-            };
+            let opened =
+                match Connection::open(addr, &host, &config.smtp.hostname, true, Transcript::outbound(config)).await {
+                    // A server whose TLS is broken still gets the mail in plaintext.
+                    Err(ConnectError::Temporary(why)) if why.contains("TLS") => {
+                        Connection::open(addr, &host, &config.smtp.hostname, false, Transcript::outbound(config)).await
+                    }
+                    other => other,
+                };
             let mut conn = match opened {
                 Ok(c) => c,
                 Err(ConnectError::Temporary(why)) => {

@@ -5,6 +5,8 @@
 
 use super::lines::{Line, read_line};
 use super::tls;
+use crate::config::Trigger;
+use crate::diag::Transcript;
 use crate::envelope::{Envelope, Recipient};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -88,23 +90,30 @@ pub struct Connection {
     pub peer: SocketAddr,
     /// Whether the session is encrypted.
     pub tls: bool,
+    /// The diagnostics log of the conversation.
+    tap: Transcript,
 }
 
 impl Connection {
     /// Connect, read the greeting, EHLO (HELO if refused) and upgrade with
-    /// STARTTLS when offered and `use_tls` is set.
+    /// STARTTLS when offered and `use_tls` is set. The conversation is
+    /// recorded in `tap` (see [`Transcript::outbound`]).
     pub async fn open(
         peer: SocketAddr,
         server_name: &str,
         helo: &str,
         use_tls: bool,
+        mut tap: Transcript,
     ) -> Result<Connection, ConnectError> {
+        tap.note(format_args!("connecting to {peer}"));
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer))
             .await
-            .map_err(|_| ConnectError::Temporary(format!("connect to {peer}: timed out")))?
-            .map_err(|e| ConnectError::Temporary(format!("connect to {peer}: {e}")))?;
+            .map_err(|_| format!("connect to {peer}: timed out"))
+            .and_then(|r| r.map_err(|e| format!("connect to {peer}: {e}")))
+            .map_err(|why| ConnectError::Temporary(lost(&mut tap, why)))?;
         let _ = tcp.set_nodelay(true);
-        let mut conn = Connection { io: BufReader::new(Box::new(tcp)), ext: Extensions::default(), peer, tls: false };
+        let mut conn =
+            Connection { io: BufReader::new(Box::new(tcp)), ext: Extensions::default(), peer, tls: false, tap };
         let greeting = conn.reply(REPLY_TIMEOUT).await.map_err(ConnectError::Temporary)?;
         match greeting.code {
             220 => {}
@@ -140,16 +149,18 @@ impl Connection {
         if r.code != 220 {
             return Ok(self); // opportunistic: carry on in plaintext
         }
-        let peer = self.peer;
-        let stream = self.io.into_inner();
+        let (peer, stream, mut tap) = (self.peer, self.io.into_inner(), self.tap);
         let tls = tokio::time::timeout(
             CONNECT_TIMEOUT,
             tls::opportunistic_connector().connect(tls::server_name(server_name), stream),
         )
         .await
-        .map_err(|_| ConnectError::Temporary(format!("TLS handshake with {peer} timed out")))?
-        .map_err(|e| ConnectError::Temporary(format!("TLS handshake with {peer} failed: {e}")))?;
-        let mut conn = Connection { io: BufReader::new(Box::new(tls)), ext: Extensions::default(), peer, tls: true };
+        .map_err(|_| format!("TLS handshake with {peer} timed out"))
+        .and_then(|r| r.map_err(|e| format!("TLS handshake with {peer} failed: {e}")))
+        .map_err(|why| ConnectError::Temporary(lost(&mut tap, why)))?;
+        tap.note("TLS started");
+        let mut conn =
+            Connection { io: BufReader::new(Box::new(tls)), ext: Extensions::default(), peer, tls: true, tap };
         conn.hello(helo).await?;
         Ok(conn)
     }
@@ -163,11 +174,13 @@ impl Connection {
         rcpts: &[&Recipient],
         content: &[u8],
     ) -> Result<Vec<RcptResult>, String> {
+        self.tap.transaction(self.peer);
         if env.smtputf8 && !self.ext.smtputf8 {
             let r = ServerReply::local(
                 550,
                 format!("5.6.7 {} does not support SMTPUTF8, required by this message", self.peer),
             );
+            self.tap.fault(Trigger::Unsupported, format_args!("not sent: {}", r.describe()));
             return Ok(rcpts.iter().map(|_| RcptResult::Failed(r.clone())).collect());
         }
         if let Some(max) = self.ext.size.filter(|m| *m > 0 && (content.len() as u64) > *m) {
@@ -175,12 +188,16 @@ impl Connection {
                 552,
                 format!("5.3.4 message size {} exceeds {}'s limit of {max}", content.len(), self.peer),
             );
+            self.tap.fault(Trigger::SmtpErrors, format_args!("not sent: {}", r.describe()));
             return Ok(rcpts.iter().map(|_| RcptResult::Failed(r.clone())).collect());
         }
         let mut commands = vec![self.mail_command(env, content.len())];
         commands.extend(rcpts.iter().map(|r| self.rcpt_command(r)));
         let replies = if self.ext.pipelining {
             commands.push("DATA".into());
+            for c in &commands {
+                self.tap.client(c.as_bytes());
+            }
             let batch: String = commands.iter().map(|c| format!("{c}\r\n")).collect();
             self.write(batch.as_bytes(), DATA_BLOCK_TIMEOUT).await?;
             let mut replies = Vec::with_capacity(commands.len());
@@ -217,7 +234,10 @@ impl Connection {
                 })
                 .collect());
         }
-        self.write(&dot_stuff(content), DATA_BLOCK_TIMEOUT).await?;
+        let stuffed = dot_stuff(content);
+        self.tap.data(&stuffed);
+        self.tap.data_end();
+        self.write(&stuffed, DATA_BLOCK_TIMEOUT).await?;
         let final_reply = self.reply(FINAL_DOT_TIMEOUT).await?;
         Ok(rcpt_replies
             .iter()
@@ -230,7 +250,9 @@ impl Connection {
     /// closed with an empty message.
     async fn abort_data(&mut self, replies: &[ServerReply]) -> Result<(), String> {
         if replies.last().is_some_and(|r| r.code == 354) {
-            return Err("server accepted DATA without valid recipients; connection dropped".into());
+            let why = "server accepted DATA without valid recipients; connection dropped";
+            self.tap.fault(Trigger::ProtocolErrors, why);
+            return Err(why.into());
         }
         let r = self.command("RSET").await?;
         if r.code != 250 {
@@ -297,6 +319,7 @@ impl Connection {
     }
 
     async fn command(&mut self, line: &str) -> Result<ServerReply, String> {
+        self.tap.client(line.as_bytes());
         self.write(format!("{line}\r\n").as_bytes(), REPLY_TIMEOUT).await?;
         self.reply(REPLY_TIMEOUT).await
     }
@@ -310,27 +333,32 @@ impl Connection {
         .await
         {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("lost connection with {}: {e}", self.peer)),
-            Err(_) => Err(format!("timeout writing to {}", self.peer)),
+            Ok(Err(e)) => Err(lost(&mut self.tap, format!("lost connection with {}: {e}", self.peer))),
+            Err(_) => Err(lost(&mut self.tap, format!("timeout writing to {}", self.peer))),
         }
     }
 
     /// Read one (possibly multi-line) reply.
     async fn reply(&mut self, limit: Duration) -> Result<ServerReply, String> {
-        let peer = self.peer;
+        let (peer, io, tap) = (self.peer, &mut self.io, &mut self.tap);
         let read = async {
             let mut text = Vec::new();
             loop {
-                let line = match read_line(&mut self.io, 4096).await {
+                let line = match read_line(io, 4096).await {
                     Ok(Line::Text(l)) => l,
-                    Ok(Line::TooLong) => return Err(format!("{peer} sent an over-long reply line")),
-                    Ok(Line::Eof) => return Err(format!("lost connection with {peer}")),
-                    Err(e) => return Err(format!("lost connection with {peer}: {e}")),
+                    Ok(Line::TooLong) => {
+                        return Err((Trigger::ProtocolErrors, format!("{peer} sent an over-long reply line")));
+                    }
+                    Ok(Line::Eof) => {
+                        return Err((Trigger::CommunicationErrors, format!("lost connection with {peer}")));
+                    }
+                    Err(e) => return Err((Trigger::CommunicationErrors, format!("lost connection with {peer}: {e}"))),
                 };
+                tap.server(&line);
                 let line = String::from_utf8_lossy(&line).into_owned();
                 let code = line.get(..3).and_then(|c| c.parse::<u16>().ok()).filter(|c| (200..600).contains(c));
                 let Some(code) = code else {
-                    return Err(format!("{peer} sent a malformed reply: {line:.100}"));
+                    return Err((Trigger::ProtocolErrors, format!("{peer} sent a malformed reply: {line:.100}")));
                 };
                 text.push(line.get(4..).unwrap_or("").to_string());
                 if line.as_bytes().get(3) != Some(&b'-') {
@@ -338,8 +366,18 @@ impl Connection {
                 }
             }
         };
-        tokio::time::timeout(limit, read).await.unwrap_or_else(|_| Err(format!("timeout waiting for {peer}")))
+        let timed_out = |_| Err((Trigger::CommunicationErrors, format!("timeout waiting for {peer}")));
+        tokio::time::timeout(limit, read).await.unwrap_or_else(timed_out).map_err(|(trigger, why)| {
+            self.tap.fault(trigger, &why);
+            why
+        })
     }
+}
+
+/// Note a failed connection in the log; `why` is the error to return.
+fn lost(tap: &mut Transcript, why: String) -> String {
+    tap.fault(Trigger::CommunicationErrors, &why);
+    why
 }
 
 fn parse_extensions(ehlo: &str) -> Extensions {

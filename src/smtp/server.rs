@@ -6,7 +6,8 @@ use super::lines::{Line, read_line};
 use super::reply::Reply;
 use super::session::{Action, Completion, MAX_COMMAND_LINE, Session};
 use super::tls::TlsFiles;
-use crate::config::{Config, ConfigHandle};
+use crate::config::{Config, ConfigHandle, Trigger};
+use crate::diag::{self, Transcript};
 use crate::dns::Dns;
 use crate::events::{Event, Events};
 use crate::policy::dnsbl::{self, Listing};
@@ -16,6 +17,7 @@ use crate::spool::queue_file::QueuedMessage;
 use crate::spool::{Queue, Spool, unix_now};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -135,6 +137,7 @@ impl Inbound {
         let acceptor = self.tls.acceptor(&config);
         let connection_id = format!("C{}", self.spool.new_id());
         let mut session = Session::new(config.clone(), client, acceptor.is_some()).identified(connection_id.clone());
+        let mut tap = Transcript::inbound(&config, &connection_id, peer);
         let mut reader = BufReader::new(stream);
         let mut out = Vec::new();
         let (connection_id, client_ip) = (connection_id, peer.ip().to_string());
@@ -142,13 +145,16 @@ impl Inbound {
             Action::Close(reply) => {
                 let result = format!("refused: {}", reply.summary());
                 self.events.emit(Event::ConnectionFrom { connection_id, client_ip, result });
-                let _ = reader.get_mut().write_all(&reply.to_wire()).await;
+                out = reply.to_wire();
+                flush(&mut reader, &mut out, &mut tap).await;
                 return;
             }
             action => push_reply(&mut out, action),
         }
         self.events.emit(Event::ConnectionFrom { connection_id, client_ip, result: "accepted".into() });
-        self.talk(reader, &mut session, &config, &mut listing, acceptor, out).await;
+        if flush(&mut reader, &mut out, &mut tap).await {
+            self.talk(reader, &mut session, &config, &mut listing, acceptor, &mut tap).await;
+        }
         self.emit_from(&mut session);
         self.events.emit(session.closed());
     }
@@ -161,9 +167,9 @@ impl Inbound {
         config: &Config,
         listing: &mut PendingListing,
         acceptor: Option<tokio_rustls::TlsAcceptor>,
-        out: Vec<u8>,
+        tap: &mut Transcript,
     ) {
-        match self.converse(&mut reader, session, config, listing, out).await {
+        match self.converse(&mut reader, session, config, listing, tap).await {
             Outcome::Closed => {}
             Outcome::StartTls => {
                 // Dropping the reader's buffer discards anything the client
@@ -172,38 +178,54 @@ impl Inbound {
                 let Some(acceptor) = acceptor else { return };
                 let Ok(Ok(tls)) = tokio::time::timeout(TLS_TIMEOUT, acceptor.accept(stream)).await else {
                     tracing::debug!("TLS handshake failed");
+                    tap.fault(Trigger::CommunicationErrors, "TLS handshake failed");
                     return;
                 };
                 session.tls_started();
+                tap.note("TLS started");
                 let mut reader = BufReader::new(tls);
-                let _ = self.converse(&mut reader, session, config, listing, Vec::new()).await;
+                let _ = self.converse(&mut reader, session, config, listing, tap).await;
             }
         }
     }
 
     /// Run commands until the session ends or asks for TLS. Replies are
-    /// collected in `out` and written when no more pipelined input waits.
+    /// collected and written when no more pipelined input waits.
     async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         reader: &mut BufReader<S>,
         session: &mut Session,
         config: &Config,
         listing: &mut PendingListing,
-        mut out: Vec<u8>,
+        tap: &mut Transcript,
     ) -> Outcome {
+        let mut out = Vec::new();
         loop {
-            if reader.buffer().is_empty() && !flush(reader, &mut out).await {
+            if reader.buffer().is_empty() && !flush(reader, &mut out, tap).await {
                 return Outcome::Closed;
             }
             let line = match tokio::time::timeout(COMMAND_TIMEOUT, read_line(reader, MAX_COMMAND_LINE)).await {
                 Err(_) => {
+                    tap.fault(Trigger::CommunicationErrors, "timeout waiting for a command");
                     out.extend(session.timeout().to_wire());
-                    flush(reader, &mut out).await;
+                    flush(reader, &mut out, tap).await;
                     return Outcome::Closed;
                 }
-                Ok(Err(_) | Ok(Line::Eof)) => return Outcome::Closed,
-                Ok(Ok(Line::TooLong)) => session.line_too_long(),
+                Ok(Err(e)) => {
+                    tap.fault(Trigger::CommunicationErrors, format_args!("cannot read a command: {e}"));
+                    return Outcome::Closed;
+                }
+                Ok(Ok(Line::Eof)) => {
+                    // Not an error: probes and impatient clients do this.
+                    tap.note("connection closed by the client without QUIT");
+                    return Outcome::Closed;
+                }
+                Ok(Ok(Line::TooLong)) => {
+                    tap.note(format_args!("command line longer than {MAX_COMMAND_LINE} bytes"));
+                    session.line_too_long()
+                }
                 Ok(Ok(Line::Text(line))) => {
+                    tap.client(&line);
                     if line.get(..4).is_some_and(|verb| verb.eq_ignore_ascii_case(b"MAIL"))
                         && let Some(lookup) = listing.take()
                     {
@@ -221,23 +243,23 @@ impl Inbound {
                 }
                 Action::Close(r) => {
                     out.extend(r.to_wire());
-                    flush(reader, &mut out).await;
+                    flush(reader, &mut out, tap).await;
                     return Outcome::Closed;
                 }
                 Action::StartTls(r) => {
                     out.extend(r.to_wire());
-                    flush(reader, &mut out).await;
+                    flush(reader, &mut out, tap).await;
                     return Outcome::StartTls;
                 }
                 Action::ReadData(r) => {
                     out.extend(r.to_wire());
-                    if !flush(reader, &mut out).await || !read_data(reader, session).await {
+                    if !flush(reader, &mut out, tap).await || !read_data(reader, session, tap).await {
                         return Outcome::Closed;
                     }
                     session.data_end()
                 }
                 Action::ReadChunk { size } => {
-                    if !read_chunk(reader, session, size).await {
+                    if !read_chunk(reader, session, size, tap).await {
                         return Outcome::Closed;
                     }
                     session.chunk_end(size)
@@ -274,8 +296,17 @@ impl Inbound {
         let accepted = session.accepted(&envelope, &id, &body);
         let msg = QueuedMessage { id: id.clone(), arrival: unix_now(), envelope, ..QueuedMessage::default() };
         let spool = self.spool.clone();
-        let stored =
-            tokio::task::spawn_blocking(move || spool.store(Queue::Fast, &msg, &[received.as_bytes(), &body])).await;
+        let save_to = config.diagnostics.queue_file_save.then(|| PathBuf::from(&config.paths.diag_dir));
+        let stored = tokio::task::spawn_blocking(move || {
+            spool.store(Queue::Fast, &msg, &[received.as_bytes(), &body])?;
+            if let Some(dir) = save_to
+                && let Err(e) = diag::save_queue_file(&spool.path(Queue::Fast, &msg.id), &dir, &msg.id)
+            {
+                tracing::warn!(id = %msg.id, dir = %dir.display(), "cannot save a copy of the queue file: {e}");
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await;
         match stored {
             Ok(Ok(())) => {
                 tracing::debug!(%id, host = %config.smtp.hostname, "message queued");
@@ -314,50 +345,89 @@ fn bind(addr: &str) -> std::io::Result<TcpListener> {
 }
 
 /// Write pending replies; false if the peer is gone.
-async fn flush<S: AsyncRead + AsyncWrite + Unpin>(reader: &mut BufReader<S>, out: &mut Vec<u8>) -> bool {
+async fn flush<S: AsyncRead + AsyncWrite + Unpin>(
+    reader: &mut BufReader<S>,
+    out: &mut Vec<u8>,
+    tap: &mut Transcript,
+) -> bool {
     if out.is_empty() {
         return true;
     }
-    let ok = tokio::time::timeout(DATA_TIMEOUT, reader.get_mut().write_all(out)).await.is_ok_and(|r| r.is_ok());
+    tap.server(out);
+    let written = tokio::time::timeout(DATA_TIMEOUT, reader.get_mut().write_all(out)).await;
     out.clear();
-    ok
+    match written {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tap.fault(Trigger::CommunicationErrors, format_args!("cannot send the reply: {e}"));
+            false
+        }
+        Err(_) => {
+            tap.fault(Trigger::CommunicationErrors, "timeout sending the reply");
+            false
+        }
+    }
+}
+
+/// The next bytes of message content; `None` if the client stalled or
+/// left first (the content so far is logged, then why it ended).
+async fn content<'r, S: AsyncRead + Unpin>(reader: &'r mut BufReader<S>, tap: &mut Transcript) -> Option<&'r [u8]> {
+    let why = match tokio::time::timeout(DATA_TIMEOUT, reader.fill_buf()).await {
+        Ok(Ok([])) => "connection closed by the client during the message content".to_string(),
+        Ok(Ok(buf)) => return Some(buf),
+        Ok(Err(e)) => format!("cannot read the message content: {e}"),
+        Err(_) => "timeout waiting for the message content".to_string(),
+    };
+    tap.data_end();
+    tap.fault(Trigger::CommunicationErrors, why);
+    None
 }
 
 /// Feed DATA content to the session until the terminator; false if the
 /// connection ended or stalled first.
-async fn read_data<S: AsyncRead + Unpin>(reader: &mut BufReader<S>, session: &mut Session) -> bool {
+async fn read_data<S: AsyncRead + Unpin>(
+    reader: &mut BufReader<S>,
+    session: &mut Session,
+    tap: &mut Transcript,
+) -> bool {
     loop {
-        let Ok(Ok(buf)) = tokio::time::timeout(DATA_TIMEOUT, reader.fill_buf()).await else {
+        let Some(buf) = content(reader, tap).await else {
             return false;
         };
-        if buf.is_empty() {
-            return false;
-        }
         let len = buf.len();
         match session.data_input(buf) {
             Some(used) => {
+                tap.data(&buf[..used]);
+                tap.data_end();
                 reader.consume(used);
                 return true;
             }
-            None => reader.consume(len),
+            None => {
+                tap.data(buf);
+                reader.consume(len);
+            }
         }
     }
 }
 
 /// Read exactly `size` bytes of a BDAT chunk into the session.
-async fn read_chunk<S: AsyncRead + Unpin>(reader: &mut BufReader<S>, session: &mut Session, size: u64) -> bool {
+async fn read_chunk<S: AsyncRead + Unpin>(
+    reader: &mut BufReader<S>,
+    session: &mut Session,
+    size: u64,
+    tap: &mut Transcript,
+) -> bool {
     let mut left = size;
     while left > 0 {
-        let Ok(Ok(buf)) = tokio::time::timeout(DATA_TIMEOUT, reader.fill_buf()).await else {
+        let Some(buf) = content(reader, tap).await else {
             return false;
         };
-        if buf.is_empty() {
-            return false;
-        }
         let take = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         session.chunk_input(&buf[..take]);
+        tap.data(&buf[..take]);
         reader.consume(take);
         left -= take as u64;
     }
+    tap.data_end();
     true
 }

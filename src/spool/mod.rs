@@ -75,7 +75,8 @@ impl Spool {
         &self.root
     }
 
-    fn path(&self, queue: Queue, id: &str) -> PathBuf {
+    /// The file of message `id` in `queue` (its name is the ID).
+    pub fn path(&self, queue: Queue, id: &str) -> PathBuf {
         self.root.join(queue.name()).join(id)
     }
 

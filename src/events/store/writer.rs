@@ -9,9 +9,10 @@
 //! bounded channel would instead make mail wait, or lose events.
 //!
 //! Batching is group commit: each transaction takes the first record that
-//! arrives plus whatever queued up meanwhile, up to [`MAX_BATCH`], so an
-//! idle gateway stores each event at once and a busy one writes large
-//! transactions.
+//! arrives plus whatever queues up within [`GATHER`], up to [`MAX_BATCH`].
+//! A transaction costs far more than a row, so under SMTP load a few large
+//! transactions keep the store's CPU share small; an event is on disk at
+//! most [`GATHER`] later than it happened.
 
 use super::EventStore;
 use crate::events::Record;
@@ -20,6 +21,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 /// The most records written in one transaction.
 const MAX_BATCH: usize = 1000;
+/// How long a transaction waits for more records after the first.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Start the writer: it stores every record `receiver` delivers while
 /// `enabled()` (local logging on) and discards them while not. It ends
@@ -38,6 +41,7 @@ where
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Some(first) = receiver.blocking_recv() {
             batch.push(first);
+            std::thread::sleep(GATHER);
             while batch.len() < MAX_BATCH {
                 match receiver.try_recv() {
                     Ok(record) => batch.push(record),
