@@ -14,6 +14,7 @@ needed=(
   "command -v dnsmasq|dnsmasq-base"
   "command -v clamd|clamav-daemon"
   "command -v clamscan|clamav"
+  "command -v python3|python3" # a real HTTP server for LiveUpdate downloads
 )
 missing=()
 for entry in "${needed[@]}"; do
