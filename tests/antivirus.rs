@@ -193,6 +193,18 @@ fn outcome(s: &Setup, subject: &str, attachment: &str) -> Outcome {
 }
 
 #[test]
+fn without_its_directory_the_default_definitions_are_the_built_in_ones() {
+    let mut s = setup("heuristic_level = \"off\"", "");
+    s.gw.kill9();
+    std::fs::remove_file(s.gw.root.join("etc/defs")).unwrap();
+    s.gw.spawn();
+    s.send(&Mail::new("started elsewhere").attach("eicar.com", &eicar()));
+    let got = s.delivered("started elsewhere");
+    assert!(!delivered_anywhere(&got, &eicar()), "EICAR is still found; log:\n{}", s.gw.log());
+    assert!(s.gw.log().contains("using the definitions built into mxguard"));
+}
+
+#[test]
 fn every_combination_of_detect_unrepairable_and_not_removed() {
     use Outcome::*;
     // (on_detect, on_unrepairable, on_not_removed) → (zip with EICAR and a

@@ -6,6 +6,10 @@ use crate::scan::clamd::Address;
 use crate::scan::heuristics::Level;
 use serde::{Deserialize, Serialize};
 
+/// Where the shipped definitions are, relative to the working directory
+/// of a gateway run from its installation directory.
+pub const DEFAULT_DEFS_DIR: &str = "etc/defs";
+
 /// `[antivirus]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -44,7 +48,7 @@ impl Default for Antivirus {
             on_not_removed: OnNotRemoved::Log,
             replace: true,
             replacement_text: "An attachment of this message was infected by a virus and has been removed.".into(),
-            defs_dir: "etc/defs".into(),
+            defs_dir: DEFAULT_DEFS_DIR.into(),
             scanners: vec![ScannerConfig::default()],
             outbreak: Outbreak::default(),
         }

@@ -7,6 +7,7 @@
 use super::liveupdate::Installed;
 use super::sigdb::Database;
 use super::{Detection, ScanFailure, Scanner, Target};
+use crate::config::DEFAULT_DEFS_DIR;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -29,6 +30,10 @@ impl Loaded {
     pub fn from_dir(dir: &Path) -> Loaded {
         let (db, error) = match Database::load_dir(dir) {
             Ok(db) => (db, None),
+            Err(e) if dir == Path::new(DEFAULT_DEFS_DIR) && !dir.exists() => {
+                tracing::warn!("{DEFAULT_DEFS_DIR} is not here ({e}): using the definitions built into mxguard");
+                (Database::from_files(shipped()), None)
+            }
             Err(e) => (Database::from_files(Vec::new()), Some(e)),
         };
         let report = db.report();
@@ -48,6 +53,14 @@ impl Loaded {
             date: installed.map(|i| i.date),
         }
     }
+}
+
+/// The shipped `etc/defs`, built in: a gateway started elsewhere than its
+/// installation directory with the default `defs_dir` still detects what
+/// a fresh install does, instead of failing every scan. A `defs_dir` set
+/// explicitly must exist.
+fn shipped() -> Vec<(String, Vec<u8>)> {
+    vec![("mxguard.ndb".into(), include_bytes!("../../etc/defs/mxguard.ndb").to_vec())]
 }
 
 /// The signature set in use.
