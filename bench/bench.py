@@ -776,7 +776,7 @@ def main() -> None:
         zip_file = Path(tmp) / "zip-message.eml"
         zip_message(zip_file, args.zip_size)
         workloads = {
-            "plain": Workload("plain", "10 KB", (args.sessions, 1), args.messages, args.single_messages,
+            "plain": Workload("plain", "10 KB", tuple(dict.fromkeys((args.sessions, 1))), args.messages, args.single_messages,
                               ["-l", str(args.size)]),
             "zip": Workload("zip", "1 MB zip", (args.sessions,), args.zip_messages, args.zip_messages,
                             ["-F", str(zip_file)]),
