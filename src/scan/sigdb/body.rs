@@ -11,8 +11,8 @@ const MIN_PLAIN_BYTES: usize = 3;
 
 /// One parsed `.ndb` line.
 #[derive(Debug)]
-pub(super) struct BodySig {
-    pub name: String,
+pub(super) struct BodySig<'a> {
+    pub name: &'a str,
     pub target: Target,
     pub offset: Offset,
     /// Usually one; alternatives of different lengths give several.
@@ -20,25 +20,28 @@ pub(super) struct BodySig {
 }
 
 /// Parse one `.ndb` line.
-pub(super) fn parse_line(line: &str) -> Result<BodySig, String> {
-    let fields: Vec<&str> = line.split(':').collect();
-    let [name, target, offset, hex, levels @ ..] = fields.as_slice() else {
+pub(super) fn parse_line(line: &str) -> Result<BodySig<'_>, String> {
+    let mut fields = line.split(':');
+    let (Some(name), Some(target), Some(offset), Some(hex)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
         return Err("expected Name:TargetType:Offset:HexSignature".into());
     };
-    if levels.len() > 2 {
+    let (min, max) = (fields.next(), fields.next());
+    if fields.next().is_some() {
         return Err("too many fields".into());
     }
     if name.is_empty() {
         return Err("empty signature name".into());
     }
-    flevel_allows(levels.first().copied(), levels.get(1).copied())?;
+    flevel_allows(min, max)?;
     let target = Target::parse(target)?;
     let offset = Offset::parse(offset)?;
-    if hex.bytes().all(|c| c.is_ascii_hexdigit()) && hex.len() < 2 * MIN_PLAIN_BYTES {
+    if hex.len() < 2 * MIN_PLAIN_BYTES && hex.bytes().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!("signature of literal bytes shorter than {MIN_PLAIN_BYTES}"));
     }
     let patterns = compile(hex, Modifiers::default())?;
-    Ok(BodySig { name: (*name).to_string(), target, offset, patterns })
+    Ok(BodySig { name, target, offset, patterns })
 }
 
 #[cfg(test)]

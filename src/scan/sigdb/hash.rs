@@ -9,10 +9,11 @@ use super::flevel_allows;
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 
 /// The functionality level ClamAV requires on a `*` size.
 const WILDCARD_SIZE_FLEVEL: u32 = 73;
+/// Longest digest (SHA-256), in bytes.
+const MAX_DIGEST: usize = 32;
 
 /// A hash algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,8 +24,6 @@ pub(super) enum Algo {
 }
 
 impl Algo {
-    const ALL: [Algo; 3] = [Algo::Md5, Algo::Sha1, Algo::Sha256];
-
     fn from_hex_len(len: usize) -> Option<Algo> {
         match len {
             32 => Some(Algo::Md5),
@@ -33,42 +32,37 @@ impl Algo {
             _ => None,
         }
     }
-
-    fn bit(self) -> u8 {
-        1 << self as u8
-    }
 }
 
-/// One parsed hash line.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct HashSig {
+/// What a hash line matches: a digest and the file size (None for `*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FileHash {
     pub algo: Algo,
-    pub digest: Vec<u8>,
-    /// None for `*`.
+    /// The digest, zero-padded after the algorithm's length.
+    digest: [u8; MAX_DIGEST],
     pub size: Option<u64>,
-    pub name: String,
 }
 
-/// Parse `Hash:Size:Name[:MinFL[:MaxFL]]`.
-pub(super) fn parse_line(line: &str) -> Result<HashSig, String> {
-    let fields: Vec<&str> = line.split(':').collect();
-    let [hash, size, name, levels @ ..] = fields.as_slice() else {
+/// Parse `Hash:Size:Name[:MinFL[:MaxFL]]` into what it matches and the name.
+pub(super) fn parse_line(line: &str) -> Result<(FileHash, &str), String> {
+    let mut fields = line.split(':');
+    let (Some(hash), Some(size), Some(name)) = (fields.next(), fields.next(), fields.next()) else {
         return Err("expected Hash:Size:Name".into());
     };
-    if levels.len() > 2 {
+    let (min, max) = (fields.next(), fields.next());
+    if fields.next().is_some() {
         return Err("too many fields".into());
     }
     let algo = Algo::from_hex_len(hash.len())
         .ok_or_else(|| format!("digest of {} hex digits is no MD5, SHA-1 or SHA-256", hash.len()))?;
     let digest = decode_hex(hash).ok_or("digest is not hexadecimal")?;
-    let size = match *size {
+    let size = match size {
         "*" => None,
         s => Some(s.parse::<u64>().map_err(|_| format!("bad size {s:?}"))?),
     };
     if name.is_empty() {
         return Err("empty signature name".into());
     }
-    let (min, max) = (levels.first().copied(), levels.get(1).copied());
     if size.is_none() {
         let min_level = min.and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
         if min_level < WILDCARD_SIZE_FLEVEL {
@@ -76,58 +70,91 @@ pub(super) fn parse_line(line: &str) -> Result<HashSig, String> {
         }
     }
     flevel_allows(min, max)?;
-    Ok(HashSig { algo, digest, size, name: (*name).to_string() })
+    Ok((FileHash { algo, digest, size }, name))
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+/// Up to [`MAX_DIGEST`] bytes from hex digits, zero-padded.
+fn decode_hex(text: &str) -> Option<[u8; MAX_DIGEST]> {
     let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    text.as_bytes().chunks(2).map(|pair| Some(digit(*pair.first()?)? << 4 | digit(*pair.get(1)?)?)).collect()
+    let pairs = text.as_bytes().chunks(2);
+    if pairs.len() > MAX_DIGEST {
+        return None;
+    }
+    let mut digest = [0; MAX_DIGEST];
+    for (byte, pair) in digest.iter_mut().zip(pairs) {
+        *byte = digit(*pair.first()?)? << 4 | digit(*pair.get(1)?)?;
+    }
+    Some(digest)
 }
 
-/// Who a digest belongs to.
-#[derive(Debug)]
-struct Entry {
-    size: Option<u64>,
-    id: u32,
+/// The signatures of one algorithm (digests of `N` bytes), sorted so
+/// that a file's size and then its digest are found by binary search.
+#[derive(Debug, Default)]
+struct Table<const N: usize> {
+    /// (size, digest, id) of the signatures with a size.
+    sized: Vec<(u64, [u8; N], u32)>,
+    /// (digest, id) of the signatures with a `*` size.
+    any_size: Vec<([u8; N], u32)>,
 }
 
-/// Hash signatures indexed for lookup: which algorithms are needed for a
-/// size, then digest → signatures.
+impl<const N: usize> Table<N> {
+    fn new(sigs: impl Iterator<Item = (FileHash, u32)>) -> Table<N> {
+        let mut table = Table::default();
+        for (hash, id) in sigs {
+            let Some(&digest) = hash.digest.first_chunk::<N>() else { continue };
+            match hash.size {
+                Some(size) => table.sized.push((size, digest, id)),
+                None => table.any_size.push((digest, id)),
+            }
+        }
+        table.sized.sort_unstable();
+        table.any_size.sort_unstable();
+        table
+    }
+
+    /// Add the ids of the signatures matching the file behind `digests`
+    /// (whose digest is `algo`'s), computing the digest only if some
+    /// signature has the file's size or `*`.
+    fn matches(&self, digests: &mut Digests<'_>, algo: Algo, ids: &mut Vec<u32>) {
+        let len = digests.len();
+        let sized = &self.sized[self.sized.partition_point(|row| row.0 < len)..];
+        let sized = &sized[..sized.partition_point(|row| row.0 == len)];
+        if sized.is_empty() && self.any_size.is_empty() {
+            return;
+        }
+        let digest = digests.get(algo);
+        let same = &sized[sized.partition_point(|row| row.1.as_slice() < digest)..];
+        ids.extend(same.iter().take_while(|row| row.1.as_slice() == digest).map(|row| row.2));
+        let same = &self.any_size[self.any_size.partition_point(|row| row.0.as_slice() < digest)..];
+        ids.extend(same.iter().take_while(|row| row.0.as_slice() == digest).map(|row| row.1));
+    }
+}
+
+/// Hash signatures indexed for lookup by size, then digest.
 #[derive(Debug, Default)]
 pub(super) struct HashIndex {
-    /// Algorithms (bit per [`Algo`]) with a signature of that size.
-    sizes: HashMap<u64, u8>,
-    /// Algorithms with a `*` size signature.
-    any_size: u8,
-    digests: [HashMap<Box<[u8]>, Vec<Entry>>; 3],
+    md5: Table<16>,
+    sha1: Table<20>,
+    sha256: Table<32>,
 }
 
 impl HashIndex {
-    /// Add `sig`, reported as `id` when it matches.
-    pub fn insert(&mut self, sig: HashSig, id: u32) {
-        match sig.size {
-            Some(size) => *self.sizes.entry(size).or_default() |= sig.algo.bit(),
-            None => self.any_size |= sig.algo.bit(),
-        }
-        if let Some(table) = self.digests.get_mut(sig.algo as usize) {
-            table.entry(sig.digest.into_boxed_slice()).or_default().push(Entry { size: sig.size, id });
+    /// An index of `sigs`, each reported as its id when it matches.
+    pub fn new(sigs: impl Iterator<Item = (FileHash, u32)> + Clone) -> HashIndex {
+        let of = |algo: Algo| sigs.clone().filter(move |(hash, _)| hash.algo == algo);
+        HashIndex {
+            md5: Table::new(of(Algo::Md5)),
+            sha1: Table::new(of(Algo::Sha1)),
+            sha256: Table::new(of(Algo::Sha256)),
         }
     }
 
     /// Ids of the signatures matching the file behind `digests`.
     pub fn matches(&self, digests: &mut Digests<'_>) -> Vec<u32> {
-        let len = digests.len();
-        let needed = self.any_size | self.sizes.get(&len).copied().unwrap_or(0);
         let mut ids = Vec::new();
-        for algo in Algo::ALL {
-            if needed & algo.bit() == 0 {
-                continue;
-            }
-            let Some(table) = self.digests.get(algo as usize) else { continue };
-            if let Some(entries) = table.get(digests.get(algo)) {
-                ids.extend(entries.iter().filter(|e| e.size.is_none_or(|s| s == len)).map(|e| e.id));
-            }
-        }
+        self.md5.matches(digests, Algo::Md5, &mut ids);
+        self.sha1.matches(digests, Algo::Sha1, &mut ids);
+        self.sha256.matches(digests, Algo::Sha256, &mut ids);
         ids
     }
 }
@@ -171,11 +198,7 @@ mod tests {
     const SHA256: &str = "a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447";
 
     fn index(lines: &[&str]) -> HashIndex {
-        let mut index = HashIndex::default();
-        for (id, line) in (0..).zip(lines) {
-            index.insert(parse_line(line).expect("valid line"), id);
-        }
-        index
+        HashIndex::new((0..).zip(lines).map(|(id, line)| (parse_line(line).expect("valid").0, id)))
     }
 
     fn hits(index: &HashIndex, data: &[u8]) -> Vec<u32> {

@@ -30,10 +30,9 @@ const MAX_DEPTH: usize = 128;
 /// minimum level, first in the block (ClamAV's backward-compatibility rule).
 const NEW_ATTRIBUTES_FLEVEL: u32 = 51;
 
-/// One parsed `.ldb` line.
+/// What an `.ldb` line requires of a file.
 #[derive(Debug)]
 pub(super) struct LogicalSig {
-    pub name: String,
     pub target: Target,
     file_size: Option<(u64, u64)>,
     expr: Expr,
@@ -61,8 +60,8 @@ impl LogicalSig {
     }
 }
 
-/// Parse one `.ldb` line into the signature and its subsignatures.
-pub(super) fn parse_line(line: &str) -> Result<(LogicalSig, Vec<Subsig>), String> {
+/// Parse one `.ldb` line into its name, the signature and its subsignatures.
+pub(super) fn parse_line(line: &str) -> Result<(&str, LogicalSig, Vec<Subsig>), String> {
     let fields: Vec<&str> = line.split(';').collect();
     let [name, tdb, expr, subsigs @ ..] = fields.as_slice() else {
         return Err("expected Name;TargetDescriptionBlock;LogicalExpression;Subsig0...".into());
@@ -84,7 +83,7 @@ pub(super) fn parse_line(line: &str) -> Result<(LogicalSig, Vec<Subsig>), String
         .enumerate()
         .map(|(i, s)| parse_subsig(s).map_err(|e| format!("subsignature {i}: {e}")))
         .collect::<Result<_, _>>()?;
-    Ok((LogicalSig { name: (*name).to_string(), target, file_size, expr }, subsigs))
+    Ok((*name, LogicalSig { target, file_size, expr }, subsigs))
 }
 
 fn parse_tdb(tdb: &str) -> Result<(Target, Option<(u64, u64)>), String> {
@@ -377,14 +376,14 @@ mod tests {
 
     #[test]
     fn lines_and_target_blocks() {
-        let (sig, subsigs) =
+        let (name, sig, subsigs) =
             parse_line("Sig;Engine:51-255,Target:1,FileSize:10-20;0&1;414243;EOF-4:4445::i").expect("valid");
-        assert_eq!(sig.name, "Sig");
+        assert_eq!(name, "Sig");
         assert!(sig.applies(15, FileType::Pe));
         assert!(!sig.applies(15, FileType::Text));
         assert!(!sig.applies(21, FileType::Pe));
         assert_eq!(subsigs[1].offset, Offset::End { back: 4, shift: 0 });
-        let (_, subsigs) = parse_line("Sig;Target:0;0;414243::wa").expect("valid");
+        let (_, _, subsigs) = parse_line("Sig;Target:0;0;414243::wa").expect("valid");
         assert_eq!(subsigs[0].patterns.len(), 2, "ascii and wide");
         assert!(parse_line("Sig;Target:0;0;4142").is_ok(), "two bytes are enough in .ldb");
     }

@@ -1,23 +1,33 @@
 //! The built-in signature engine: reads the ClamAV database formats
-//! administrators already have and scans files with them, agreeing with
-//! `clamscan` on what matches.
+//! administrators already have and scans files with them. For the
+//! signatures it loads it finds what `clamscan` finds, except in files
+//! that look like HTML (markers such as `<html` or `<a href`): clamscan
+//! matches only their normalised forms there, with no raw-byte body
+//! matching and no whole-file hash, while this engine matches the raw
+//! bytes and hashes of every file, so it finds a superset.
 //!
 //! - `hash.rs`: `.hdb`, `.hsb`, `.fp`, `.sfp` (whole-file digests).
 //! - `pattern.rs`: the hex pattern language, compiled into segments.
 //! - `target.rs`, `offset.rs`: which files and where a pattern applies.
 //! - `body.rs`: `.ndb` lines; `logical.rs`: `.ldb` lines and expressions.
-//! - `automaton.rs`: one Aho-Corasick pass over every pattern's anchor.
+//! - `anchors.rs`: every pattern's anchor found in one pass (`grams.rs`),
+//!   then verified.
 //! - `verify.rs`: bounded verification of the full pattern at a hit.
-//! - `cvd.rs`: `.cvd`/`.cld` packages.
+//! - `cvd.rs`: `.cvd`/`.cld` packages; `arena.rs`: names and anchors
+//!   kept in one buffer each.
+//! - `load.rs`: files parsed in chunks on all cores, joined in order.
 //!
 //! Lines are trimmed; empty lines and `#` comments are skipped; a line
 //! that cannot be used (malformed, unsupported, or outside the engine's
 //! functionality level) is reported as `file:line: reason` and skipped.
 
-mod automaton;
+mod anchors;
+mod arena;
 mod body;
 mod cvd;
+mod grams;
 mod hash;
+mod load;
 mod logical;
 mod offset;
 mod pattern;
@@ -27,7 +37,8 @@ mod verify;
 pub use cvd::{CvdHeader, read_cvd};
 
 use crate::mime::detect::FileType;
-use automaton::{AnchorSet, AnchorSetBuilder, Owner, Program};
+use anchors::AnchorSet;
+use arena::Arena;
 use hash::{Digests, HashIndex};
 use logical::{LogicalSig, MAX_SUBSIGS};
 use std::collections::HashSet;
@@ -71,7 +82,7 @@ pub struct LoadReport {
 #[derive(Debug)]
 pub struct Database {
     /// Signature names; a signature's id indexes here, in load order.
-    names: Vec<String>,
+    names: Arena,
     hashes: HashIndex,
     allow: HashIndex,
     anchors: AnchorSet,
@@ -89,75 +100,19 @@ struct Logical {
     sig: LogicalSig,
 }
 
-/// Database files by extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Lines(LineFormat),
-    /// A .cvd/.cld package of further files.
-    Package,
-}
-
-/// The line formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum LineFormat {
-    Hashes,
-    AllowList,
-    Body,
-    Logical,
-}
-
-impl Kind {
-    fn of(file: &str) -> Option<Kind> {
-        let (_, extension) = file.rsplit_once('.')?;
-        match extension.to_ascii_lowercase().as_str() {
-            "hdb" | "hsb" => Some(Kind::Lines(LineFormat::Hashes)),
-            "fp" | "sfp" => Some(Kind::Lines(LineFormat::AllowList)),
-            "ndb" => Some(Kind::Lines(LineFormat::Body)),
-            "ldb" => Some(Kind::Lines(LineFormat::Logical)),
-            "cvd" | "cld" => Some(Kind::Package),
-            _ => None,
-        }
-    }
-}
-
 impl Database {
     /// Load every .hdb .hsb .ndb .ldb .fp .sfp .cvd .cld file in `dir`
     /// (not recursive; other files ignored; .cvd/.cld unpacked and their
     /// members loaded by the same rules), in file name order. Err only if
     /// the directory cannot be read.
     pub fn load_dir(dir: &Path) -> Result<Database, String> {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut loader = Loader::default();
-        let mut files = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(entry) => {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if Kind::of(&name).is_some() && entry.path().is_file() {
-                        files.push(name);
-                    }
-                }
-                Err(e) => loader.report.problems.push(format!("{}: {e}", dir.display())),
-            }
-        }
-        files.sort();
-        for name in files {
-            match std::fs::read(dir.join(&name)) {
-                Ok(bytes) => loader.file(&name, &bytes, false),
-                Err(e) => loader.report.problems.push(format!("{name}: cannot read: {e}")),
-            }
-        }
-        Ok(loader.finish())
+        load::dir(dir)
     }
 
     /// The same from (file name, bytes) pairs, e.g. a definitions package
     /// held in memory; files are taken in the order given.
     pub fn from_files(files: NamedFiles) -> Database {
-        let mut loader = Loader::default();
-        for (name, bytes) in &files {
-            loader.file(name, bytes, false);
-        }
-        loader.finish()
+        load::files(&files)
     }
 
     /// What loading found.
@@ -189,121 +144,10 @@ impl Database {
         ids.dedup();
         let mut seen = HashSet::new();
         ids.iter()
-            .filter_map(|&id| self.names.get(id as usize))
-            .filter(|name| seen.insert(name.as_str()))
-            .cloned()
+            .filter_map(|&id| self.names.get(id))
+            .filter(|name| seen.insert(*name))
+            .map(|name| String::from_utf8_lossy(name).into_owned())
             .collect()
-    }
-}
-
-/// Builds a [`Database`] file by file.
-#[derive(Default)]
-struct Loader {
-    names: Vec<String>,
-    hashes: HashIndex,
-    allow: HashIndex,
-    anchors: AnchorSetBuilder,
-    logical: Vec<Logical>,
-    report: LoadReport,
-}
-
-impl Loader {
-    /// Load one database file; `in_package` when it came out of a .cvd/.cld.
-    fn file(&mut self, name: &str, bytes: &[u8], in_package: bool) {
-        match Kind::of(name) {
-            None => {}
-            Some(Kind::Package) if in_package => {
-                self.report.problems.push(format!("{name}: package inside a package ignored"))
-            }
-            Some(Kind::Package) => match read_cvd(bytes) {
-                Ok((_, members)) => {
-                    for (member, content) in members {
-                        self.file(&format!("{name}/{member}"), &content, true);
-                    }
-                }
-                Err(e) => self.report.problems.push(format!("{name}: {e}")),
-            },
-            Some(Kind::Lines(format)) => {
-                for (number, line) in (1..).zip(bytes.split(|&b| b == b'\n')) {
-                    let Ok(line) = std::str::from_utf8(line) else {
-                        self.report.problems.push(format!("{name}:{number}: not UTF-8"));
-                        continue;
-                    };
-                    let line = line.trim();
-                    if line.is_empty() || line.starts_with('#') {
-                        continue;
-                    }
-                    match self.line(format, line) {
-                        Ok(()) => self.report.signatures += 1,
-                        Err(reason) => self.report.problems.push(format!("{name}:{number}: {reason}")),
-                    }
-                }
-            }
-        }
-    }
-
-    fn line(&mut self, format: LineFormat, line: &str) -> Result<(), String> {
-        match format {
-            LineFormat::Hashes | LineFormat::AllowList => {
-                let mut sig = hash::parse_line(line)?;
-                let id = self.name(std::mem::take(&mut sig.name))?;
-                let index = if format == LineFormat::Hashes { &mut self.hashes } else { &mut self.allow };
-                index.insert(sig, id);
-            }
-            LineFormat::Body => {
-                let mut sig = body::parse_line(line)?;
-                let id = self.name(std::mem::take(&mut sig.name))?;
-                for pattern in sig.patterns {
-                    let owner = Owner::Body(id);
-                    self.anchors.add(Program {
-                        pattern,
-                        target: sig.target,
-                        offset: sig.offset,
-                        fullword: false,
-                        owner,
-                    })?;
-                }
-            }
-            LineFormat::Logical => {
-                let (mut sig, subsigs) = logical::parse_line(line)?;
-                let index = u32::try_from(self.logical.len()).map_err(|_| "too many logical signatures")?;
-                for (sub, subsig) in subsigs.into_iter().enumerate() {
-                    for pattern in subsig.patterns {
-                        let owner = Owner::Logical { sig: index, sub };
-                        let (offset, fullword) = (subsig.offset, subsig.fullword);
-                        self.anchors.add(Program { pattern, target: sig.target, offset, fullword, owner })?;
-                    }
-                }
-                let id = self.name(std::mem::take(&mut sig.name))?;
-                self.logical.push(Logical { id, sig });
-            }
-        }
-        Ok(())
-    }
-
-    /// Record a signature name; its id orders the scan's results.
-    fn name(&mut self, name: String) -> Result<u32, String> {
-        let id = u32::try_from(self.names.len()).map_err(|_| "too many signatures")?;
-        self.names.push(name);
-        Ok(id)
-    }
-
-    fn finish(mut self) -> Database {
-        let anchors = self.anchors.build().unwrap_or_else(|e| {
-            self.report.problems.push(format!("body signatures unusable: {e}"));
-            AnchorSet::default()
-        });
-        let none = [0; MAX_SUBSIGS];
-        let unconditional = (0..).zip(&self.logical).filter(|(_, l)| l.sig.holds(&none)).map(|(i, _)| i).collect();
-        Database {
-            names: self.names,
-            hashes: self.hashes,
-            allow: self.allow,
-            anchors,
-            logical: self.logical,
-            unconditional,
-            report: self.report,
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! The hex pattern language of ClamAV body signatures (`.ndb` and `.ldb`
 //! subsignatures), compiled into [`Pattern`]s: fixed-length segments joined
-//! by gaps, which the anchor automaton and the verifier work on.
+//! by gaps, which the anchor search and the verifier work on.
 //!
 //! Syntax: hex byte pairs, `??`, nibbles `a?`/`?a`, `*`, `{n}`, `{-n}`,
 //! `{n-}`, `{n-m}`, `[x-y]` next to a single byte at either end, and
@@ -18,8 +18,8 @@ use std::ops::Range;
 const MAX_SEGMENTS: usize = 256;
 /// Most variants alternatives of different lengths may expand into.
 const MAX_VARIANTS: usize = 64;
-/// Longest anchor handed to the automaton: beyond this a longer literal
-/// adds states, not selectivity.
+/// Longest anchor: beyond this a longer literal adds comparisons, not
+/// selectivity (verification checks the whole pattern anyway).
 const MAX_ANCHOR: usize = 16;
 /// ClamAV's limit for the distance in `aa[x-y]HEXSIG`.
 const MAX_ANCHORED_DISTANCE: usize = 32;
@@ -50,6 +50,9 @@ impl ByteSet {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Elem {
     Byte(u8),
+    /// Two or more consecutive bytes, as the parser reads them and a
+    /// segment keeps them: compact, and compared at once.
+    Run(Box<[u8]>),
     /// An ASCII letter in either case (the `i` modifier), kept lower-case.
     Folded(u8),
     Nibble {
@@ -76,6 +79,7 @@ impl Elem {
     fn len(&self) -> usize {
         match self {
             Elem::Skip(n) => *n,
+            Elem::Run(bytes) => bytes.len(),
             Elem::Strings(s) => s.len,
             _ => 1,
         }
@@ -86,6 +90,7 @@ impl Elem {
         let first = bytes.first().copied();
         match self {
             Elem::Byte(b) => first == Some(*b),
+            Elem::Run(run) => bytes == &run[..],
             Elem::Folded(b) => first.is_some_and(|c| c.to_ascii_lowercase() == *b),
             Elem::Nibble { mask, value } => first.is_some_and(|c| c & mask == *value),
             Elem::Set(set) => first.is_some_and(|c| set.contains(c)),
@@ -94,11 +99,12 @@ impl Elem {
         }
     }
 
-    /// Literal bytes are what anchors and memmem keys are made of.
-    fn literal(&self, fold: bool) -> Option<u8> {
+    /// Literal bytes, exact or case-insensitive, are what anchors are
+    /// made of.
+    fn literal(&self) -> Option<&[u8]> {
         match self {
-            Elem::Byte(b) => Some(*b),
-            Elem::Folded(b) if fold => Some(*b),
+            Elem::Byte(b) | Elem::Folded(b) => Some(std::slice::from_ref(b)),
+            Elem::Run(bytes) => Some(bytes),
             _ => None,
         }
     }
@@ -126,18 +132,30 @@ pub(super) struct Gap {
 /// A fixed-length run of elements, matched at one position at a time.
 #[derive(Debug)]
 pub(super) struct Segment {
-    elems: Vec<Elem>,
+    elems: Box<[Elem]>,
     len: usize,
-    /// The longest run of exact bytes and its offset: what a window is
-    /// searched for with memmem before the whole segment is tested.
-    key: Option<(usize, Box<[u8]>)>,
+    /// The offset and element index of the longest run of exact bytes:
+    /// what a window is searched for with memmem before the whole segment
+    /// is tested.
+    key: Option<(usize, usize)>,
 }
 
 impl Segment {
-    fn new(elems: Vec<Elem>) -> Segment {
+    /// A segment of `elems`, in which consecutive bytes form one
+    /// [`Elem::Run`] (see [`SegmentBuilder`]).
+    fn new(elems: Box<[Elem]>) -> Segment {
         let len = elems.iter().fold(0usize, |n, e| n.saturating_add(e.len()));
-        let key = longest_literal(&elems, false).map(|l| (l.offset, l.bytes.into_boxed_slice()));
-        Segment { elems, len, key }
+        let mut key: Option<(usize, usize, usize)> = None;
+        let mut at = 0usize;
+        for (index, elem) in elems.iter().enumerate() {
+            if let Elem::Run(run) = elem
+                && key.is_none_or(|(.., longest)| run.len() > longest)
+            {
+                key = Some((at, index, run.len()));
+            }
+            at = at.saturating_add(elem.len());
+        }
+        Segment { elems, len, key: key.map(|(at, index, _)| (at, index)) }
     }
 
     pub fn len(&self) -> usize {
@@ -145,7 +163,11 @@ impl Segment {
     }
 
     pub fn key(&self) -> Option<(usize, &[u8])> {
-        self.key.as_ref().map(|(at, bytes)| (*at, &bytes[..]))
+        let (at, index) = self.key?;
+        match self.elems.get(index)? {
+            Elem::Run(run) => Some((at, run)),
+            _ => None,
+        }
     }
 
     /// Whether the segment matches `data` at `at`.
@@ -156,37 +178,73 @@ impl Segment {
     }
 }
 
-/// A run of literal bytes inside a segment.
-struct Literal {
-    offset: usize,
-    bytes: Vec<u8>,
-    /// Some byte came from a case-insensitive letter.
-    folded: bool,
+/// The elements of the segment being built, consecutive bytes kept as one
+/// [`Elem::Run`] and consecutive skips as one.
+#[derive(Default)]
+struct SegmentBuilder {
+    elems: Vec<Elem>,
+    run: Vec<u8>,
 }
 
-/// The longest run of literal bytes in `elems` (case-insensitive letters
-/// count when `fold`), the first of equals.
-fn longest_literal(elems: &[Elem], fold: bool) -> Option<Literal> {
-    let mut best: Option<Literal> = None;
-    let mut run = Literal { offset: 0, bytes: Vec::new(), folded: false };
-    let mut at = 0usize;
-    for elem in elems {
-        match elem.literal(fold) {
-            Some(b) => {
-                if run.bytes.is_empty() {
-                    run = Literal { offset: at, bytes: Vec::new(), folded: false };
-                }
-                run.bytes.push(b);
-                run.folded |= matches!(elem, Elem::Folded(_));
-                if best.as_ref().is_none_or(|b| run.bytes.len() > b.bytes.len()) {
-                    best = Some(Literal { bytes: run.bytes.clone(), ..run });
+impl SegmentBuilder {
+    fn push(&mut self, elem: Elem) {
+        match elem {
+            Elem::Byte(b) => self.run.push(b),
+            Elem::Run(bytes) => self.run.extend_from_slice(&bytes),
+            elem => {
+                self.end_run();
+                match (self.elems.last_mut(), elem) {
+                    (Some(Elem::Skip(n)), Elem::Skip(m)) => *n = n.saturating_add(m),
+                    (_, elem) => self.elems.push(elem),
                 }
             }
-            None => run.bytes.clear(),
+        }
+    }
+
+    fn end_run(&mut self) {
+        if !self.run.is_empty() {
+            self.elems.push(Elem::Run(self.run.as_slice().into()));
+            self.run.clear();
+        }
+    }
+
+    /// The segment built so far (allocated to size: a database holds many);
+    /// the builder starts the next one.
+    fn take(&mut self) -> Segment {
+        self.end_run();
+        Segment::new(self.elems.drain(..).collect())
+    }
+}
+
+/// A run of literal bytes inside a segment: its elements, where it starts
+/// in the segment and how many bytes it has.
+struct Literal {
+    elems: Range<usize>,
+    offset: usize,
+    len: usize,
+}
+
+/// The longest run of literal bytes in `elems`, the first of equals.
+fn longest_literal(elems: &[Elem]) -> Option<Literal> {
+    // (first element, end element, byte offset, length) of the best run,
+    // (first element, byte offset, length) of the current one.
+    let mut best: Option<(usize, usize, usize, usize)> = None;
+    let mut run: Option<(usize, usize, usize)> = None;
+    let mut at = 0usize;
+    for (i, elem) in elems.iter().enumerate() {
+        match elem.literal() {
+            Some(bytes) => {
+                let (first, offset, len) = run.get_or_insert((i, at, 0));
+                *len += bytes.len();
+                if best.is_none_or(|(.., longest)| *len > longest) {
+                    best = Some((*first, i + 1, *offset, *len));
+                }
+            }
+            None => run = None,
         }
         at = at.saturating_add(elem.len());
     }
-    best
+    best.map(|(first, end, offset, len)| Literal { elems: first..end, offset, len })
 }
 
 /// Segments linked by bounded gaps; unbounded gaps separate blocks.
@@ -197,7 +255,7 @@ pub(super) struct Block {
     pub min_len: usize,
 }
 
-/// Where the automaton looks for a pattern: literal bytes at a fixed
+/// Where a scan looks for a pattern: literal bytes at a fixed
 /// offset inside one segment.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Anchor {
@@ -212,15 +270,16 @@ pub(super) struct Anchor {
 /// A compiled body pattern.
 #[derive(Debug)]
 pub(super) struct Pattern {
-    segments: Vec<Segment>,
+    segments: Box<[Segment]>,
     /// `gaps[i]` lies between `segments[i]` and `segments[i + 1]`.
-    gaps: Vec<Gap>,
-    blocks: Vec<Block>,
+    gaps: Box<[Gap]>,
+    blocks: Box<[Block]>,
 }
 
 impl Pattern {
-    fn new(segments: Vec<Segment>, gaps: Vec<Gap>) -> Pattern {
-        let mut blocks = Vec::new();
+    fn new(segments: Box<[Segment]>, gaps: Box<[Gap]>) -> Pattern {
+        let unbounded = gaps.iter().filter(|gap| gap.max.is_none()).count();
+        let mut blocks = Vec::with_capacity(unbounded + 1);
         let mut first = 0;
         let mut min_len = 0usize;
         for (i, segment) in segments.iter().enumerate() {
@@ -234,7 +293,7 @@ impl Pattern {
                 }
             }
         }
-        Pattern { segments, gaps, blocks }
+        Pattern { segments, gaps, blocks: blocks.into_boxed_slice() }
     }
 
     pub fn segments(&self) -> &[Segment] {
@@ -259,19 +318,22 @@ impl Pattern {
         self.blocks.iter().position(|b| b.segments.contains(&index)).unwrap_or(0)
     }
 
-    /// The longest literal run of the whole pattern (at most
-    /// [`MAX_ANCHOR`] bytes of it), where a match is looked for.
+    /// The longest literal run of the whole pattern, the first of equals
+    /// (at most [`MAX_ANCHOR`] bytes of it), where a match is looked for.
     pub fn anchor(&self) -> Option<Anchor> {
-        let mut best: Option<Anchor> = None;
+        let mut best: Option<(usize, Literal)> = None;
         for (segment, seg) in self.segments.iter().enumerate() {
-            if let Some(Literal { offset, mut bytes, folded }) = longest_literal(&seg.elems, true)
-                && best.as_ref().is_none_or(|b| bytes.len() > b.bytes.len())
+            if let Some(literal) = longest_literal(&seg.elems)
+                && best.as_ref().is_none_or(|(_, b)| literal.len > b.len)
             {
-                bytes.truncate(MAX_ANCHOR);
-                best = Some(Anchor { segment, offset, bytes, folded });
+                best = Some((segment, literal));
             }
         }
-        best
+        let (segment, literal) = best?;
+        let run = self.segments.get(segment)?.elems.get(literal.elems)?;
+        let bytes = run.iter().flat_map(|e| e.literal().unwrap_or_default()).copied().take(MAX_ANCHOR).collect();
+        let folded = run.iter().any(|e| matches!(e, Elem::Folded(_)));
+        Some(Anchor { segment, offset: literal.offset, bytes, folded })
     }
 }
 
@@ -293,14 +355,15 @@ pub(super) struct Modifiers {
 pub(super) fn compile(hex: &str, modifiers: Modifiers) -> Result<Vec<Pattern>, String> {
     let tokens = Parser { text: hex.as_bytes(), pos: 0 }.tokens()?;
     validate(&tokens)?;
-    let tokens = if modifiers.nocase { tokens.into_iter().map(fold_token).collect() } else { tokens };
-    let mut forms = Vec::new();
-    if !modifiers.wide || modifiers.ascii {
-        forms.push(tokens.clone());
-    }
-    if modifiers.wide {
-        forms.push(tokens.into_iter().flat_map(widen_token).collect());
-    }
+    let tokens = if modifiers.nocase { tokens.into_iter().flat_map(fold_token).collect() } else { tokens };
+    let forms = match (modifiers.wide, modifiers.ascii) {
+        (false, _) => vec![tokens],
+        (true, false) => vec![tokens.into_iter().flat_map(widen_token).collect()],
+        (true, true) => {
+            let wide = tokens.iter().cloned().flat_map(widen_token).collect();
+            vec![tokens, wide]
+        }
+    };
     let mut patterns = Vec::new();
     for form in forms {
         for variant in expand(form)? {
@@ -332,7 +395,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn tokens(mut self) -> Result<Vec<Token>, String> {
-        let mut tokens = Vec::new();
+        let mut tokens = Vec::with_capacity(self.text.len() / 2);
         while let Some(&c) = self.text.get(self.pos) {
             let token = match c {
                 b'*' => {
@@ -346,7 +409,7 @@ impl Parser<'_> {
                     self.pos += 1;
                     self.alternatives(true)?
                 }
-                _ => Token::Unit(self.unit()?),
+                _ => self.run_or_unit()?,
             };
             tokens.push(token);
         }
@@ -421,9 +484,10 @@ impl Parser<'_> {
         }
         if len == 1 {
             let mut set = ByteSet::default();
-            for byte in 0..=u8::MAX {
-                if options.iter().flatten().any(|e| e.matches(&[byte])) {
-                    set.insert(byte);
+            for elem in options.iter().flatten() {
+                match elem {
+                    Elem::Byte(b) => set.insert(*b),
+                    other => (0..=u8::MAX).filter(|&byte| other.matches(&[byte])).for_each(|byte| set.insert(byte)),
                 }
             }
             let set = if negated { set.complement() } else { set };
@@ -432,14 +496,27 @@ impl Parser<'_> {
         Ok(Token::Unit(Elem::Strings(Box::new(Strings { options, len, negated }))))
     }
 
+    /// Two or more hex bytes as one [`Elem::Run`] (most of a pattern, and
+    /// far cheaper to handle than byte by byte), or else one unit.
+    fn run_or_unit(&mut self) -> Result<Token, String> {
+        let rest = self.text.get(self.pos..).unwrap_or_default();
+        let byte = |pair: &[u8]| Some(hex_digit(*pair.first()?)? << 4 | hex_digit(*pair.get(1)?)?);
+        let pairs = rest.chunks_exact(2);
+        if pairs.clone().take(2).map_while(byte).count() < 2 {
+            return Ok(Token::Unit(self.unit()?));
+        }
+        let run: Vec<u8> = pairs.map_while(byte).collect();
+        self.pos += 2 * run.len();
+        Ok(Token::Unit(Elem::Run(run.into_boxed_slice())))
+    }
+
     /// Two characters: a hex byte, `??` or a nibble.
     fn unit(&mut self) -> Result<Elem, String> {
         let at = self.pos;
         let pair = self.text.get(at..at + 2).ok_or_else(|| format!("odd number of hex digits at {at}"))?;
         self.pos += 2;
-        let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
         let (high, low) = (pair.first().copied().unwrap_or(0), pair.get(1).copied().unwrap_or(0));
-        match (high, low, digit(high), digit(low)) {
+        match (high, low, hex_digit(high), hex_digit(low)) {
             (_, _, Some(h), Some(l)) => Ok(Elem::Byte(h << 4 | l)),
             (b'?', b'?', _, _) => Ok(Elem::Skip(1)),
             (_, b'?', Some(h), _) => Ok(Elem::Nibble { mask: 0xF0, value: h << 4 }),
@@ -449,48 +526,66 @@ impl Parser<'_> {
     }
 }
 
+/// The value of a hex digit.
+fn hex_digit(c: u8) -> Option<u8> {
+    char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
 /// ClamAV's rules for a loadable pattern (checked before modifiers apply).
 fn validate(tokens: &[Token]) -> Result<(), String> {
     if matches!(tokens.first(), Some(Token::Gap(_))) || matches!(tokens.last(), Some(Token::Gap(_))) {
         return Err("pattern starts or ends with a variable gap".into());
     }
-    let parts: Vec<&[Token]> = tokens.split(|t| matches!(t, Token::Gap(_) | Token::Anchored(_))).collect();
-    if parts.len() > MAX_SEGMENTS {
+    let is_gap = |t: &Token| matches!(t, Token::Gap(_) | Token::Anchored(_));
+    // The index of the last part: there is one part more than gaps.
+    let last = tokens.iter().filter(|t| is_gap(t)).count();
+    if last >= MAX_SEGMENTS {
         return Err(format!("more than {MAX_SEGMENTS} parts"));
     }
-    let last = parts.len().saturating_sub(1);
-    for (i, part) in parts.iter().enumerate() {
-        let anchored_side = (i == 0 && matches!(tokens.get(1), Some(Token::Anchored(_))))
-            || (i == last
-                && i > 0
-                && matches!(tokens.len().checked_sub(2).and_then(|j| tokens.get(j)), Some(Token::Anchored(_))));
-        if anchored_side {
+    // Positions count written bytes: a run stands for as many as it holds.
+    let width = |t: &Token| match t {
+        Token::Unit(Elem::Run(run)) => run.len(),
+        _ => 1,
+    };
+    let single = |t: Option<&Token>| t.is_some_and(|t| width(t) == 1);
+    let anchored = |t: Option<&Token>| matches!(t, Some(Token::Anchored(_)));
+    let first_anchored = single(tokens.first()) && anchored(tokens.get(1));
+    let last_anchored = single(tokens.last()) && anchored(tokens.len().checked_sub(2).and_then(|j| tokens.get(j)));
+    for (i, part) in tokens.split(is_gap).enumerate() {
+        if (i == 0 && first_anchored) || (i == last && i > 0 && last_anchored) {
             if !matches!(part, [Token::Unit(e)] if e.len() == 1) {
                 return Err("[x-y] needs a single byte on its short side".into());
             }
             continue;
         }
-        let static_pair =
-            part.windows(2).any(|w| matches!(w, [Token::Unit(Elem::Byte(_)), Token::Unit(Elem::Byte(_))]));
-        if !static_pair {
+        // Consecutive literal bytes always form a run.
+        if !part.iter().any(|t| matches!(t, Token::Unit(Elem::Run(_)))) {
             return Err(format!("part {} has no two consecutive literal bytes", i + 1));
         }
     }
-    let anchored = tokens.iter().enumerate().filter(|(_, t)| matches!(t, Token::Anchored(_)));
-    if anchored.clone().any(|(i, _)| i != 1 && i + 2 != tokens.len()) {
-        return Err("[x-y] is only allowed next to a single byte at either end".into());
+    let total: usize = tokens.iter().map(width).sum();
+    let mut at = 0usize;
+    for token in tokens {
+        if matches!(token, Token::Anchored(_)) && at != 1 && at + 2 != total {
+            return Err("[x-y] is only allowed next to a single byte at either end".into());
+        }
+        at += width(token);
     }
     Ok(())
 }
 
-/// The `i` modifier: letters match in either case.
-fn fold_token(token: Token) -> Token {
+/// The `i` modifier: letters match in either case (a run with letters
+/// becomes single bytes).
+fn fold_token(token: Token) -> Vec<Token> {
     match token {
-        Token::Unit(elem) => Token::Unit(fold_elem(elem)),
-        Token::Choice(options) => {
-            Token::Choice(options.into_iter().map(|o| o.into_iter().map(fold_elem).collect()).collect())
+        Token::Unit(Elem::Run(run)) if run.iter().any(u8::is_ascii_alphabetic) => {
+            run.iter().map(|&b| Token::Unit(fold_elem(Elem::Byte(b)))).collect()
         }
-        other => other,
+        Token::Unit(elem) => vec![Token::Unit(fold_elem(elem))],
+        Token::Choice(options) => {
+            vec![Token::Choice(options.into_iter().map(|o| o.into_iter().map(fold_elem).collect()).collect())]
+        }
+        other => vec![other],
     }
 }
 
@@ -527,6 +622,7 @@ fn widen_token(token: Token) -> Vec<Token> {
                 negated: s.negated,
             })))]
         }
+        Token::Unit(Elem::Run(run)) => vec![Token::Unit(Elem::Run(run.iter().flat_map(|&b| [b, 0]).collect()))],
         Token::Unit(elem) => widen_seq(vec![elem]).into_iter().map(Token::Unit).collect(),
         Token::Choice(options) => vec![Token::Choice(options.into_iter().map(widen_seq).collect())],
         other => vec![other],
@@ -539,6 +635,9 @@ fn widen_seq(elems: Vec<Elem>) -> Vec<Elem> {
 
 /// Alternatives of different lengths become one token list per choice.
 fn expand(tokens: Vec<Token>) -> Result<Vec<Vec<Token>>, String> {
+    if !tokens.iter().any(|t| matches!(t, Token::Choice(_))) {
+        return Ok(vec![tokens]);
+    }
     let mut variants: Vec<Vec<Token>> = vec![Vec::new()];
     for token in tokens {
         match token {
@@ -565,13 +664,14 @@ fn expand(tokens: Vec<Token>) -> Result<Vec<Vec<Token>>, String> {
 
 /// Split a token list into segments and gaps.
 fn build(tokens: Vec<Token>) -> Result<Pattern, String> {
-    let mut segments = Vec::new();
-    let mut gaps = Vec::new();
-    let mut elems: Vec<Elem> = Vec::new();
+    let gap_count = tokens.iter().filter(|t| matches!(t, Token::Gap(_) | Token::Anchored(_))).count();
+    let mut segments = Vec::with_capacity(gap_count + 1);
+    let mut gaps = Vec::with_capacity(gap_count);
+    let mut elems = SegmentBuilder::default();
     for token in tokens {
         let elem = match token {
             Token::Gap(gap) | Token::Anchored(gap) => {
-                segments.push(Segment::new(std::mem::take(&mut elems)));
+                segments.push(elems.take());
                 gaps.push(gap);
                 continue;
             }
@@ -580,16 +680,13 @@ fn build(tokens: Vec<Token>) -> Result<Pattern, String> {
             Token::Fixed(n) => Elem::Skip(n),
             Token::Choice(_) => return Err("internal: unexpanded alternative".into()),
         };
-        match (elems.last_mut(), elem) {
-            (Some(Elem::Skip(n)), Elem::Skip(m)) => *n = n.saturating_add(m),
-            (_, elem) => elems.push(elem),
-        }
+        elems.push(elem);
     }
-    segments.push(Segment::new(elems));
+    segments.push(elems.take());
     if segments.iter().any(|s| s.len == 0) {
         return Err("empty part between gaps".into());
     }
-    Ok(Pattern::new(segments, gaps))
+    Ok(Pattern::new(segments.into_boxed_slice(), gaps.into_boxed_slice()))
 }
 
 #[cfg(test)]

@@ -405,7 +405,7 @@ mod tests {
     use super::*;
 
     /// Whether `hex` matches anywhere in `data` with its start in
-    /// `first..=last`, trying every anchor position as the automaton would.
+    /// `first..=last`, trying every anchor position as a scan would.
     fn finds_in(hex: &str, data: &[u8], first: usize, last: usize) -> bool {
         let patterns = compile(hex, Modifiers::default()).expect("valid pattern");
         let mut budget = Budget::for_file(data.len());
