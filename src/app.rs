@@ -1,6 +1,7 @@
 //! Wires the gateway together: spool recovery, the SMTP listeners, the
-//! fast-queue workers, the slow-queue scheduler, the control socket and the
-//! configuration watcher.
+//! fast-queue workers, the slow-queue scheduler, the configuration
+//! watcher, then the event consumers, the control socket and the admin
+//! server.
 
 use crate::admin::AppState;
 use crate::config::ConfigHandle;
@@ -82,14 +83,6 @@ impl Gateway {
         tokio::spawn(inbound.run_listeners());
         tokio::spawn(fast.run(fast_rx));
         tokio::spawn(delivery.clone().run_slow_queue());
-        tokio::spawn(control::serve(
-            spool.clone(),
-            config.clone(),
-            fast_tx.clone(),
-            delivery.clone(),
-            signatures.clone(),
-            events.clone(),
-        ));
         let fast = fast_tx.clone();
         tokio::spawn(scheduled_updates(config.clone(), spool.clone(), fast_tx, delivery.clone(), signatures, events));
         Ok(Gateway { spool, delivery, fast })
@@ -111,10 +104,18 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
     );
     let pipeline = Pipeline::standard(events.clone(), signatures.clone());
     let gateway = Gateway::start(config.clone(), pipeline, events.clone(), signatures.clone())?;
+    let admin = AppState {
+        config: config.clone(),
+        counters: counters.clone(),
+        spool: gateway.spool.clone(),
+        signatures,
+        started_at,
+    };
+    tokio::spawn(control::serve(admin.clone(), gateway.fast.clone(), gateway.delivery.clone(), events.clone()));
     // Events sent so far wait in the channel until the dispatcher starts.
     let notifier = Notifier::new(config.clone(), gateway.spool.clone(), gateway.fast.clone());
     let store = start_event_store(&config);
-    let consumers = Consumers { config: config.clone(), counters: counters.clone(), store, notifier };
+    let consumers = Consumers { config: config.clone(), counters, store, notifier };
     tokio::spawn(dispatch(received, consumers));
     let queue_dir = gateway.spool.root().to_path_buf();
     let after_crash = lifecycle::mark_running(&queue_dir)
@@ -122,7 +123,6 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
     events.emit(Event::ServiceStarted { after_crash });
     tokio::spawn(lifecycle::watch_changes(config.clone(), events.clone()));
     tokio::spawn(crate::resources::watch(config.clone(), events.clone()));
-    let admin = AppState { config, counters, spool: gateway.spool.clone(), signatures, started_at };
     tokio::spawn(crate::admin::server::serve(admin));
     tracing::info!("mxguard {} started", env!("CARGO_PKG_VERSION"));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

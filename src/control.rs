@@ -1,9 +1,11 @@
 //! Actions requested from outside the gateway process (`mxguard queue
-//! ...`, `mxguard defs update`): sent over a Unix socket in the queue
-//! directory to a running gateway, so its workers and engine pick the
-//! results up at once, or carried out on the files directly when no
-//! gateway runs.
+//! ...`, `mxguard defs update`, `mxguard status`): sent over a Unix socket
+//! in the queue directory to a running gateway, so its workers and engine
+//! pick the results up at once, or carried out on the files directly when
+//! no gateway runs.
 
+use crate::admin::AppState;
+use crate::admin::api::status_of;
 use crate::config::Config;
 use crate::delivery::slow::SlowQueue;
 use crate::events::{Event, Events};
@@ -20,6 +22,9 @@ use tokio::sync::mpsc;
 /// An administrator's action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ControlCommand {
+    /// The Status figures since start, as one JSON object; only a running
+    /// gateway has them.
+    Status,
     /// LiveUpdate now: install a newer definitions package if a source has one.
     UpdateDefinitions,
     /// Retry every slow-queue message now.
@@ -36,6 +41,7 @@ impl ControlCommand {
     /// One line on the control socket: tab-separated fields.
     pub fn to_line(&self) -> String {
         match self {
+            ControlCommand::Status => "status".into(),
             ControlCommand::UpdateDefinitions => "update-definitions".into(),
             ControlCommand::Flush => "flush".into(),
             ControlCommand::Reprocess(w) => format!("reprocess\t{w}"),
@@ -48,6 +54,7 @@ impl ControlCommand {
     pub fn from_line(line: &str) -> Option<ControlCommand> {
         let f: Vec<&str> = line.trim_end_matches(['\r', '\n']).split('\t').collect();
         match f.as_slice() {
+            ["status"] => Some(ControlCommand::Status),
             ["update-definitions"] => Some(ControlCommand::UpdateDefinitions),
             ["flush"] => Some(ControlCommand::Flush),
             ["reprocess", w] => Some(ControlCommand::Reprocess(w.to_string())),
@@ -84,6 +91,10 @@ pub fn execute(
         }
     };
     match cmd {
+        ControlCommand::Status => Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            format!("no gateway is running on queue directory {}", spool.root().display()),
+        )),
         ControlCommand::UpdateDefinitions => update_definitions(spool, config, running.as_ref()),
         ControlCommand::Flush => {
             let ids = spool.list(Queue::Slow)?;
@@ -177,16 +188,15 @@ pub fn request(queue_dir: &Path, cmd: &ControlCommand) -> io::Result<String> {
     }
 }
 
-/// Serve the control socket for a running gateway.
+/// Serve the control socket for a running gateway: `admin` answers
+/// `status` with the same figures as `/api/v1/status`.
 pub async fn serve(
-    spool: Arc<Spool>,
-    config: crate::config::ConfigHandle,
+    admin: AppState,
     fast: mpsc::UnboundedSender<String>,
     delivery: Arc<crate::delivery::Delivery>,
-    signatures: Arc<Signatures>,
     events: Events,
 ) {
-    let path = socket_path(spool.root());
+    let path = socket_path(admin.spool.root());
     let _ = std::fs::remove_file(&path);
     let listener = match tokio::net::UnixListener::bind(&path) {
         Ok(l) => l,
@@ -197,8 +207,7 @@ pub async fn serve(
     };
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
-        let (spool, config, fast, delivery) = (spool.clone(), config.current(), fast.clone(), delivery.clone());
-        let (signatures, events) = (signatures.clone(), events.clone());
+        let (admin, fast, delivery, events) = (admin.clone(), fast.clone(), delivery.clone(), events.clone());
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
@@ -206,20 +215,26 @@ pub async fn serve(
                 return;
             }
             let reply = match ControlCommand::from_line(&line) {
-                None => "error unknown command".to_string(),
+                None => Err("unknown command".to_string()),
+                Some(ControlCommand::Status) => {
+                    status_of(&admin).await.and_then(|status| serde_json::to_string(&status).map_err(|e| e.to_string()))
+                }
                 Some(cmd) => {
-                    let result = tokio::task::spawn_blocking(move || {
+                    let (spool, config) = (admin.spool.clone(), admin.config.current());
+                    let signatures = admin.signatures.clone();
+                    tokio::task::spawn_blocking(move || {
                         let running =
                             Running { fast: &fast, slow: &delivery.slow, signatures: &signatures, events: &events };
                         execute(&spool, &config, &cmd, Some(running))
                     })
-                    .await;
-                    match result {
-                        Ok(Ok(text)) => format!("ok {text}"),
-                        Ok(Err(e)) => format!("error {e}"),
-                        Err(e) => format!("error {e}"),
-                    }
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|done| done.map_err(|e| e.to_string()))
                 }
+            };
+            let reply = match reply {
+                Ok(text) => format!("ok {text}"),
+                Err(e) => format!("error {e}"),
             };
             let _ = write.write_all(format!("{reply}\n").as_bytes()).await;
         });
@@ -233,6 +248,7 @@ mod tests {
     #[test]
     fn lines_round_trip() {
         for cmd in [
+            ControlCommand::Status,
             ControlCommand::UpdateDefinitions,
             ControlCommand::Flush,
             ControlCommand::Reprocess("all".into()),

@@ -79,6 +79,12 @@ fn status_and_metrics_count_exactly_what_was_sent() {
     assert_eq!((s["delivery"].as_str(), s["incoming"].as_str()), (Some("Delivery"), Some("Accept")));
     assert_eq!(s["scanning_enabled"], true);
     assert!(s["mb_received"].as_f64().is_some_and(|mb| mb > 0.0), "{s}");
+    let cli = gw.cli(&["status"]);
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&cli.stdout).expect("`mxguard status` prints JSON");
+    for key in ["accepted", "rejected", "delivered", "dropped", "deleted", "queue_hold", "started_at"] {
+        assert_eq!(printed[key], s[key], "{key}: `mxguard status` and the API agree");
+    }
 
     let (code, text) = get(http, "/metrics", Some(TOKEN));
     assert_eq!(code, 200);
@@ -153,6 +159,9 @@ fn start_stop_crash_and_configuration_changes_are_events() {
     assert!(logged(&gw, "Object modified [system]; matched: file; file: configuration: delivery", 1), "{}", gw.log());
     gw.terminate();
     assert!(gw.log().contains("Service stopped [system]"), "{}", gw.log());
+    let stopped = gw.cli(&["status"]);
+    assert_eq!(stopped.status.code(), Some(1), "no counters without a running gateway");
+    assert!(String::from_utf8_lossy(&stopped.stderr).contains("no gateway is running"));
     gw.spawn();
     assert!(logged(&gw, "Service started [system]; reason: started", 2), "a clean stop is not a crash");
     gw.kill9();

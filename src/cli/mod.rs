@@ -1,5 +1,5 @@
-//! The command line: `serve`, `check-config`, `queue` administration,
-//! `scan`, `defs` and `report`.
+//! The command line: `serve`, `check-config`, `status`, `queue`
+//! administration, `scan`, `defs` and `report`.
 
 mod defs;
 mod report;
@@ -30,6 +30,12 @@ enum Command {
     },
     /// Validate a configuration file and print every problem (exit 2 if any).
     CheckConfig {
+        #[arg(long, default_value = "etc/mxguard.toml")]
+        config: PathBuf,
+    },
+    /// Print a running gateway's Status figures since its start as JSON
+    /// (exit 1 if none runs on the configured queue directory).
+    Status {
         #[arg(long, default_value = "etc/mxguard.toml")]
         config: PathBuf,
     },
@@ -111,6 +117,28 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(cfg) => queue(&cfg, action),
             None => ExitCode::from(2),
         },
+        Command::Status { config } => match load(&config) {
+            Some(cfg) => status(&cfg),
+            None => ExitCode::from(2),
+        },
+    }
+}
+
+fn status(cfg: &Config) -> ExitCode {
+    let dir = PathBuf::from(&cfg.paths.queue_dir);
+    match control::request(&dir, &ControlCommand::Status) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+            eprintln!("error: no gateway is running on queue directory {}", dir.display());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
