@@ -58,7 +58,10 @@ impl Gateway {
         for id in spool.list(Queue::Slow)? {
             match (spool.load_header(Queue::Slow, &id), spool.next_try(&id)) {
                 (Ok(h), Ok(next)) => delivery.slow.load(&id, h.message.arrival, next),
-                (Err(e), _) | (_, Err(e)) => tracing::error!(%id, "unreadable slow-queue file left in place: {e}"),
+                (Err(e), _) | (_, Err(e)) => events.file_access_error(
+                    spool.path(Queue::Slow, &id).display(),
+                    format!("unreadable, left in place: {e}"),
+                ),
             }
         }
         let fast_ids = spool.list(Queue::Fast)?;
@@ -103,23 +106,29 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
         .await?,
     );
     let pipeline = Pipeline::standard(events.clone(), signatures.clone());
-    let gateway = Gateway::start(config.clone(), pipeline, events.clone(), signatures.clone())?;
-    let admin = AppState {
-        config: config.clone(),
-        counters: counters.clone(),
-        spool: gateway.spool.clone(),
-        signatures,
-        started_at,
-    };
-    tokio::spawn(control::serve(admin.clone(), gateway.fast.clone(), gateway.delivery.clone(), events.clone()));
-    // Events sent so far wait in the channel until the dispatcher starts.
-    let notifier = Notifier::new(config.clone(), gateway.spool.clone(), gateway.fast.clone());
-    let store = start_event_store(&config);
-    let consumers = Consumers { config: config.clone(), counters, store, notifier };
+    let started = Gateway::start(config.clone(), pipeline, events.clone(), signatures.clone()).and_then(|gateway| {
+        let queue_dir = gateway.spool.root().to_path_buf();
+        let after_crash = lifecycle::mark_running(&queue_dir)
+            .with_context(|| format!("cannot write the run marker in {}", queue_dir.display()))?;
+        Ok((gateway, after_crash))
+    });
+    // Events sent so far wait in the channel until the dispatcher starts;
+    // without a spool there is nowhere to queue notifications.
+    let notifier = started.as_ref().ok().map(|(g, _)| Notifier::new(config.clone(), g.spool.clone(), g.fast.clone()));
+    let consumers =
+        Consumers { config: config.clone(), counters: counters.clone(), store: start_event_store(&config), notifier };
     tokio::spawn(dispatch(received, consumers));
+    let (gateway, after_crash) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            events.emit(Event::ServiceStartFailed { reason: format!("{e:#}") });
+            events.shut_down().await;
+            return Err(e);
+        }
+    };
     let queue_dir = gateway.spool.root().to_path_buf();
-    let after_crash = lifecycle::mark_running(&queue_dir)
-        .with_context(|| format!("cannot write the run marker in {}", queue_dir.display()))?;
+    let admin = AppState { config: config.clone(), counters, spool: gateway.spool.clone(), signatures, started_at };
+    tokio::spawn(control::serve(admin.clone(), gateway.fast.clone(), gateway.delivery.clone(), events.clone()));
     events.emit(Event::ServiceStarted { after_crash });
     tokio::spawn(lifecycle::watch_changes(config.clone(), events.clone()));
     tokio::spawn(crate::resources::watch(config.clone(), events.clone()));

@@ -67,7 +67,7 @@ fn a_recovered_next_hop_moves_its_mail_to_the_front() {
     assert!(wait_for(WAIT, || gw.queue_len("slow") == 3), "mail for the refusing hop still waits");
     let log = gw.log();
     assert!(log.contains("Reordering started"), "{log}");
-    assert!(log.contains("Reordering stopped: 3 moved to the front"), "{log}");
+    assert!(log.contains("Reordering stopped [system]; reason: 3 moved to the front"), "{log}");
     down.pause();
 }
 

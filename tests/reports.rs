@@ -168,3 +168,71 @@ fn start_stop_crash_and_configuration_changes_are_events() {
     gw.spawn();
     assert!(logged(&gw, "reason: started after a crash", 1), "{}", gw.log());
 }
+
+#[test]
+fn connections_to_next_hops_and_unreadable_files_are_events() {
+    let dir = test_dir();
+    let sink = Sink::start(dir.path(), &[]);
+    let nobody_listens = common::free_port();
+    let broken = dir.path().join("queues").join("slow").join("BROKEN");
+    std::fs::create_dir_all(broken.parent().unwrap()).unwrap();
+    std::fs::write(&broken, b"not a queue file").unwrap();
+    let config = format!(
+        "[[routing.local]]\nname = \"example.com\"\nrelay = \"127.0.0.1:{}\"\n\
+         [[routing.local]]\nname = \"nowhere.test\"\nrelay = \"127.0.0.1:{nobody_listens}\"\n",
+        sink.port
+    );
+    let gw = Gateway::start(dir.path(), "", &config);
+    let logged = |what: &str| wait_for(WAIT, || gw.log().contains(what));
+    let unreadable =
+        format!("File access error [system]; file: {}; reason: unreadable, left in place", broken.display());
+    assert!(logged(&unreadable), "{}", gw.log());
+
+    for i in 0..2 {
+        assert!(common::send(gw.port, "a@sender.test", "b@example.com", &format!("hello {i}")));
+        assert!(sink.wait_count(i + 1, WAIT));
+    }
+    let hop = format!("matched: 127.0.0.1 (127.0.0.1:{})", sink.port);
+    assert!(logged(&format!("{hop}; reason: connected (new)")), "{}", gw.log());
+    assert!(logged(&format!("{hop}; reason: connected (cached)")), "the second message reuses it: {}", gw.log());
+    assert!(logged("Disconnected [smtp]; connection: D"), "idle connections are closed: {}", gw.log());
+
+    assert!(common::send(gw.port, "a@sender.test", "c@nowhere.test", "nobody home"));
+    let refused = format!("matched: 127.0.0.1 (127.0.0.1:{nobody_listens}); reason: failed: ");
+    assert!(logged(&refused), "{}", gw.log());
+}
+
+#[test]
+fn a_gateway_that_cannot_start_records_why() {
+    let dir = test_dir();
+    let not_a_directory = dir.path().join("queues");
+    std::fs::write(&not_a_directory, b"a file where the queue directory should be").unwrap();
+    let config = dir.path().join("mxguard.toml");
+    let port = common::free_port();
+    let root = dir.path().display();
+    std::fs::write(
+        &config,
+        format!(
+            "[smtp]\nlisten = [\"127.0.0.1:{port}\"]\n[paths]\nqueue_dir = \"{root}/queues\"\nlog_dir = \"{root}/logs\"\n\
+             [admin]\nhttp_listen = \"127.0.0.1:{}\"\nhttps_listen = \"127.0.0.1:{}\"\n",
+            common::free_port(),
+            common::free_port()
+        ),
+    )
+    .unwrap();
+    let mxguard = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mxguard"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    let serve = mxguard(&["serve"]);
+    assert!(!serve.status.success(), "no queue directory, no gateway");
+    let log = String::from_utf8_lossy(&serve.stdout);
+    assert!(log.contains("Service start failed [system]; reason: cannot open queue directory"), "{log}");
+    let report = mxguard(&["report", "detail", "--from", "2000-01-01T00:00:00Z", "--to", "2100-01-01T00:00:00Z"]);
+    let detail = String::from_utf8_lossy(&report.stdout);
+    assert!(detail.contains("Service start failed"), "the event is stored: {detail}");
+}

@@ -56,7 +56,8 @@ impl Delivery {
         events: Events,
     ) -> Delivery {
         let limit = config.current().delivery.max_outgoing_connections;
-        Delivery { config, spool, dns, pool: Pool::new(limit), slow: SlowQueue::default(), fast, events }
+        let pool = Pool::new(limit, events.clone());
+        Delivery { config, spool, dns, pool, slow: SlowQueue::default(), fast, events }
     }
 
     /// Try every recipient of `msg` once; one outcome per recipient, in
@@ -93,12 +94,16 @@ impl Delivery {
             match self.pool.lease(hop, limit).await {
                 Lease::Slot(slot) => break slot,
                 Lease::Idle(mut pooled) => {
-                    let remote = pooled.conn.peer.to_string();
-                    if let Ok(results) = pooled.conn.send(env, rcpts, content).await {
-                        self.pool.put(hop.clone(), pooled);
-                        return (results, Some(remote));
+                    self.connected_to(&pooled.id, &pooled.remote, "connected", true);
+                    match pooled.conn.send(env, rcpts, content).await {
+                        Ok(results) => {
+                            let remote = pooled.remote.clone();
+                            self.pool.put(hop.clone(), pooled);
+                            return (results, Some(remote));
+                        }
+                        // A kept connection that died meanwhile: its slot is freed.
+                        Err(_) => self.pool.close(pooled, false),
                     }
-                    // A kept connection that died meanwhile: dropped, freeing its slot.
                 }
             }
         };
@@ -109,6 +114,8 @@ impl Delivery {
         };
         let mut last = RcptResult::Deferred(local(451, "4.4.1", &format!("no server of {hop} answered")));
         for Target { addr, host } in targets {
+            let id = format!("D{}", self.spool.new_id());
+            let remote = format!("{host} ({addr})");
             let opened =
                 match Connection::open(addr, &host, &config.smtp.hostname, true, Transcript::outbound(config)).await {
                     // A server whose TLS is broken still gets the mail in plaintext.
@@ -120,25 +127,34 @@ impl Delivery {
             let mut conn = match opened {
                 Ok(c) => c,
                 Err(ConnectError::Temporary(why)) => {
-                    tracing::info!(%hop, %addr, "connection failed: {why}");
+                    self.connected_to(&id, &remote, &format!("failed: {why}"), false);
                     last = RcptResult::Deferred(local(451, "4.4.1", &why));
                     continue;
                 }
                 Err(ConnectError::Permanent(reply)) => {
+                    self.connected_to(&id, &remote, &format!("refused: {}", reply.describe()), false);
                     last = RcptResult::Failed(reply);
                     continue;
                 }
             };
-            let remote = format!("{host} ({addr})");
+            self.connected_to(&id, &remote, "connected", false);
             match conn.send(env, rcpts, content).await {
                 Ok(results) => {
-                    self.pool.put(hop.clone(), Pool::pooled(conn, slot));
+                    self.pool.put(hop.clone(), Pool::pooled(conn, id, remote.clone(), slot));
                     return (results, Some(remote));
                 }
-                Err(why) => last = RcptResult::Deferred(local(451, "4.4.2", &why)),
+                Err(why) => {
+                    last = RcptResult::Deferred(local(451, "4.4.2", &why));
+                    self.events.emit(Event::Disconnected { connection_id: id, host: remote });
+                }
             }
         }
         (all(rcpts, last), None)
+    }
+
+    fn connected_to(&self, id: &str, remote: &str, result: &str, cached: bool) {
+        let (connection_id, host, result) = (id.to_string(), remote.to_string(), result.to_string());
+        self.events.emit(Event::ConnectedTo { connection_id, host, result, cached });
     }
 
     /// Close idle connections past their time (called periodically).

@@ -1,8 +1,10 @@
 //! Outbound connections: the `max_outgoing_connections` limit and reuse of
 //! idle connections per next hop, so a burst to one server costs one
-//! handshake per connection, not per message.
+//! handshake per connection, not per message. A connection the pool
+//! holds is closed here, as one *Disconnected* event.
 
 use super::router::NextHop;
+use crate::events::{Event, Events};
 use crate::smtp::client::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,9 +17,14 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 /// cache keeps them for seconds, not minutes).
 const IDLE_LIMIT: Duration = Duration::from_secs(5);
 
-/// A connection together with its slot under the connection limit.
+/// A connection together with its slot under the connection limit and
+/// the names its events carry.
 pub struct Pooled {
     pub conn: Connection,
+    /// The outbound connection ID of its events.
+    pub id: String,
+    /// The server, as "host (address)".
+    pub remote: String,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -37,16 +44,18 @@ pub struct Pool {
     /// Woken when a connection is returned, so a delivery waiting for a
     /// slot takes it instead of waiting for it to time out.
     returned: Notify,
+    events: Events,
 }
 
 impl Pool {
     /// A pool allowing `limit` connections at once.
-    pub fn new(limit: usize) -> Pool {
+    pub fn new(limit: usize, events: Events) -> Pool {
         Pool {
             idle: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(limit)),
             size: AtomicUsize::new(limit),
             returned: Notify::new(),
+            events,
         }
     }
 
@@ -97,8 +106,17 @@ impl Pool {
     }
 
     /// Wrap a new connection with the slot it was opened under.
-    pub fn pooled(conn: Connection, permit: OwnedSemaphorePermit) -> Pooled {
-        Pooled { conn, _permit: permit }
+    pub fn pooled(conn: Connection, id: String, remote: String, permit: OwnedSemaphorePermit) -> Pooled {
+        Pooled { conn, id, remote, _permit: permit }
+    }
+
+    /// Close a connection: politely (QUIT) when it finished cleanly,
+    /// at once when it failed; its slot is freed either way.
+    pub fn close(&self, p: Pooled, polite: bool) {
+        self.events.emit(Event::Disconnected { connection_id: p.id, host: p.remote });
+        if polite {
+            tokio::spawn(p.conn.quit());
+        }
     }
 
     /// Close the connection idle the longest, to free its slot.
@@ -120,7 +138,7 @@ impl Pool {
             })
         };
         if let Some(p) = oldest {
-            tokio::spawn(p.conn.quit());
+            self.close(p, true);
         }
     }
 
@@ -152,7 +170,7 @@ impl Pool {
             !list.is_empty()
         });
         for p in stale {
-            tokio::spawn(p.conn.quit());
+            self.close(p, true);
         }
     }
 }

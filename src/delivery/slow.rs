@@ -6,6 +6,7 @@ use super::Delivery;
 use super::dsn::{FailedRecipient, Returned};
 use super::router::NextHop;
 use crate::config::Config;
+use crate::events::Event;
 use crate::spool::Queue;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -55,12 +56,12 @@ impl Inner {
     }
 }
 
-/// What a reordering pass did, for the log.
+/// What a reordering pass did, for its events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reordering {
     pub moved_to_front: usize,
     pub moved_to_rear: usize,
-    pub seconds: f64,
+    pub micros: u64,
 }
 
 /// The in-memory order and schedule of the slow queue; the files stay in
@@ -181,14 +182,12 @@ impl SlowQueue {
 
     /// Reordering (SPEC §1): messages for hops that just accepted mail move
     /// to the front and become due; messages whose every hop is refusing
-    /// move to the rear. Logs "Reordering started" and "Reordering stopped";
-    /// `None` when there was nothing to do.
+    /// move to the rear. `None` when there was nothing to do.
     pub fn reorder(&self) -> Option<Reordering> {
         let mut inner = self.lock();
         if inner.recovered.is_empty() {
             return None;
         }
-        tracing::info!("Reordering started");
         let start = Instant::now();
         let recovered = std::mem::take(&mut inner.recovered);
         let now = SystemTime::now();
@@ -203,19 +202,12 @@ impl SlowQueue {
                 middle.push_back(e);
             }
         }
-        let result = Reordering { moved_to_front: front.len(), moved_to_rear: rear.len(), seconds: 0.0 };
+        let (moved_to_front, moved_to_rear) = (front.len(), rear.len());
         front.append(&mut middle);
         front.append(&mut rear);
         inner.order = front;
-        let done = Reordering { seconds: start.elapsed().as_secs_f64(), ..result };
-        tracing::info!(
-            moved_to_front = done.moved_to_front,
-            moved_to_rear = done.moved_to_rear,
-            "Reordering stopped: {} moved to the front in {:.3} seconds",
-            done.moved_to_front,
-            done.seconds
-        );
-        Some(done)
+        let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Some(Reordering { moved_to_front, moved_to_rear, micros })
     }
 
     /// IDs due for a try, front first, marked as in flight.
@@ -276,7 +268,10 @@ impl Delivery {
                 let me = self.clone();
                 tokio::spawn(async move { me.expire(id, last_error).await });
             }
-            self.slow.reorder();
+            if let Some(Reordering { moved_to_front, moved_to_rear, micros }) = self.slow.reorder() {
+                self.events.emit(Event::ReorderingStarted);
+                self.events.emit(Event::ReorderingStopped { moved_to_front, moved_to_rear, micros });
+            }
             for id in self.slow.take_due(SystemTime::now()) {
                 let me = self.clone();
                 tokio::spawn(async move { me.retry(id).await });
@@ -298,7 +293,7 @@ impl Delivery {
         match tokio::task::spawn_blocking(move || me.settle(Queue::Slow, msg, outcomes)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                tracing::error!(%id, "cannot update slow queue file: {e}");
+                self.events.file_access_error(self.spool.path(Queue::Slow, &id).display(), e);
                 self.slow.release(&id);
             }
             Err(_) => self.slow.release(&id),

@@ -19,8 +19,8 @@ impl Event {
             | ObjectModified { .. }
             | UpdateAttempted { .. }
             | DefinitionsUpdated { .. }
-            | ReorderingStarted { .. }
-            | ReorderingStopped
+            | ReorderingStarted
+            | ReorderingStopped { .. }
             | Outbreak { .. }
             | ScannerUnavailable { .. }
             | ScannerAvailable { .. }
@@ -57,8 +57,8 @@ impl Event {
             ObjectModified { .. } => "Object modified",
             UpdateAttempted { .. } => "Update",
             DefinitionsUpdated { .. } => "Definitions updated",
-            ReorderingStarted { .. } => "Reordering started",
-            ReorderingStopped => "Reordering stopped",
+            ReorderingStarted => "Reordering started",
+            ReorderingStopped { .. } => "Reordering stopped",
             Outbreak { .. } => "Virus outbreak",
             ScannerUnavailable { .. } => "Scanner unavailable",
             ScannerAvailable { .. } => "Scanner available",
@@ -94,7 +94,7 @@ impl Event {
                 r.reason = if *after_crash { "started after a crash" } else { "started" }.into()
             }
             ServiceStartFailed { reason } => r.reason = reason.clone(),
-            ServiceStopped | ReorderingStopped => {}
+            ServiceStopped | ReorderingStarted => {}
             Logon { user, client_ip, success } => {
                 (r.matched, r.client_ip) = (user.clone(), client_ip.clone());
                 r.reason = if *success { "success" } else { "failure" }.into();
@@ -105,8 +105,11 @@ impl Event {
             }
             UpdateAttempted { result } => r.reason = result.clone(),
             DefinitionsUpdated { sequence, date } => r.reason = format!("sequence {sequence} of {date}"),
-            ReorderingStarted { moved, seconds } => {
-                r.reason = format!("{moved} message(s) moved to the front, {seconds} s");
+            ReorderingStopped { moved_to_front, moved_to_rear, micros } => {
+                let seconds = *micros as f64 / 1e6;
+                r.reason = format!(
+                    "{moved_to_front} moved to the front, {moved_to_rear} to the rear, in {seconds:.6} seconds"
+                );
             }
             Outbreak { messages, minutes } => {
                 r.reason = format!("{messages} infected messages within {minutes} minutes");

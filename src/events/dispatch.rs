@@ -18,8 +18,9 @@ pub struct Consumers {
     /// The event store's writer (its input and thread), if the store
     /// could be opened.
     pub store: Option<(UnboundedSender<Record>, std::thread::JoinHandle<()>)>,
-    /// Sender and administrator notifications, system alerts.
-    pub notifier: Notifier,
+    /// Sender and administrator notifications, system alerts; `None`
+    /// when the gateway failed to start (no spool to queue them in).
+    pub notifier: Option<Notifier>,
 }
 
 /// The syslog sender for the configured target, respawned when the
@@ -61,7 +62,9 @@ pub async fn dispatch(mut rx: UnboundedReceiver<Item>, consumers: Consumers) {
             }
         };
         counters.observe(&event);
-        notifier.observe(&event);
+        if let Some(notifier) = &notifier {
+            notifier.observe(&event);
+        }
         tracing::info!(target: "mxguard::event", "{event}");
         let record = event.record(chrono::Utc::now().timestamp_millis());
         if let Some(syslog) = forwarding.sender(&config) {
@@ -71,7 +74,9 @@ pub async fn dispatch(mut rx: UnboundedReceiver<Item>, consumers: Consumers) {
             let _ = store.send(record);
         }
     }
-    notifier.idle().await;
+    if let Some(notifier) = notifier {
+        notifier.idle().await;
+    }
     drop(store);
     if let Some(writer) = writer {
         let _ = tokio::task::spawn_blocking(move || writer.join()).await;

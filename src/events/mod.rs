@@ -113,12 +113,15 @@ pub enum Event {
         sequence: u64,
         date: String,
     },
-    /// Slow-queue reordering moved messages to the front.
-    ReorderingStarted {
-        moved: usize,
-        seconds: u64,
+    /// A slow-queue reordering pass began.
+    ReorderingStarted,
+    /// It ended, having moved messages for accepting next hops to the
+    /// front and those for refusing ones to the rear.
+    ReorderingStopped {
+        moved_to_front: usize,
+        moved_to_rear: usize,
+        micros: u64,
     },
-    ReorderingStopped,
     /// At least `messages` infected messages arrived within `minutes`.
     Outbreak {
         messages: usize,
@@ -280,6 +283,12 @@ impl Events {
     /// Hand an event over (dropped only if nothing receives any more).
     pub fn emit(&self, event: Event) {
         let _ = self.tx.send(Item::Event(event));
+    }
+
+    /// A file the gateway needs could not be read or written: an event
+    /// (stored, and an alert when enabled), not only a log line.
+    pub fn file_access_error(&self, path: impl std::fmt::Display, why: impl std::fmt::Display) {
+        self.emit(Event::FileAccessError { path: path.to_string(), why: why.to_string() });
     }
 
     /// Wait until every event sent so far is stored and forwarded; the

@@ -222,7 +222,7 @@ fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str, events
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Processed::Finished,
         Err(e) => {
-            tracing::error!(%id, "unreadable queue file: {e}");
+            events.file_access_error(spool.path(Queue::Fast, id).display(), format!("unreadable queue file: {e}"));
             return hold(spool, id, &format!("unreadable queue file: {e}"), None, events);
         }
     };
@@ -235,7 +235,7 @@ fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str, events
     let attempts = match spool.begin_attempt(Queue::Fast, id, msg.attempts) {
         Ok(n) => n,
         Err(e) => {
-            tracing::error!(%id, "cannot record processing attempt: {e}");
+            events.file_access_error(spool.path(Queue::Fast, id).display(), format!("cannot record the attempt: {e}"));
             return Processed::Again;
         }
     };
@@ -263,7 +263,7 @@ fn process(spool: &Spool, pipeline: &Pipeline, config: &Config, id: &str, events
                 Verdict::Bounce(reason) => Processed::Bounce(Box::new(msg), reason),
                 Verdict::Drop(reason) => {
                     if let Err(e) = spool.remove(Queue::Fast, id) {
-                        tracing::error!(%id, "cannot remove dropped message: {e}");
+                        events.file_access_error(spool.path(Queue::Fast, id).display(), format!("cannot remove: {e}"));
                     }
                     events.emit(Event::Dropped { message: MessageRef::of(&msg), reason });
                     Processed::Finished
@@ -284,7 +284,10 @@ fn hold(spool: &Spool, id: &str, reason: &str, msg: Option<&QueuedMessage>, even
             Processed::Finished
         }
         Err(e) => {
-            tracing::error!(%id, "cannot move to the hold queue: {e}");
+            events.file_access_error(
+                spool.path(Queue::Fast, id).display(),
+                format!("cannot move to the hold queue: {e}"),
+            );
             Processed::Finished
         }
     }

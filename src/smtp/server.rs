@@ -86,7 +86,10 @@ impl Inbound {
                         tracing::info!(%addr, "SMTP listener started");
                         running.insert(addr, tokio::spawn(self.clone().accept_loop(listener)));
                     }
-                    Err(e) => tracing::error!(%addr, "cannot listen for SMTP: {e}"),
+                    Err(e) => {
+                        let reason = format!("cannot listen for SMTP on {addr}: {e}");
+                        self.events.emit(Event::ServiceStartFailed { reason });
+                    }
                 }
             }
             if changes.changed().await.is_err() {
@@ -315,7 +318,8 @@ impl Inbound {
                 session.queued(Ok(&id))
             }
             Ok(Err(e)) => {
-                tracing::error!("cannot queue message: {e}");
+                self.events
+                    .file_access_error(self.spool.path(Queue::Fast, &id).display(), format!("cannot queue: {e}"));
                 session.queued(Err(e.to_string()))
             }
             Err(e) => session.queued(Err(e.to_string())),
