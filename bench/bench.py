@@ -33,6 +33,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -469,6 +470,14 @@ local_enabled = {self.store}
         if self.proc:
             Children.stop(self.proc)
 
+    def events_stored(self) -> int | None:
+        """Events in the store once mxguard has stopped (None when off)."""
+        db = self.root / "logs" / "events.sqlite"
+        if self.store != "true" or not db.exists():
+            return None
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+
     def problems(self, results_dir: Path) -> list[str]:
         notes = []
         queues = self.root / "queues"
@@ -580,6 +589,7 @@ class Result:
     tail_s: float | None = None  # from 99 % to 100 % received
     relay_cpu: tuple[float, float] | None = None  # user, system seconds
     host_busy_pct: float = 0.0
+    events_stored: int | None = None  # rows in mxguard's event store after the run
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -660,6 +670,7 @@ def measure(relay, workload: Workload, sessions: int, args, workdir: Path) -> Re
             result.notes.append(f"sink received {result.received} of {result.messages}")
     # The relay has stopped now: its queues and logs are final.
     result.notes += relay.problems(logs)
+    result.events_stored = getattr(relay, "events_stored", lambda: None)()
     print(
         f"  {workload.name:5} {relay.name:16} {sessions:2} session(s): {fmt(result.rate, 0)} msg/s, "
         f"end-to-end {fmt(result.delivered_s, 2)} s; CPU s: source {source_cpu:.1f}, "
@@ -712,15 +723,16 @@ def report(results: list[Result], args, postfix_settings: str) -> str:
         "per message. Time = smtp-source start until smtp-sink has received every message.",
         "",
         "| workload | path | sessions | messages | received | accepted (s) | end-to-end (s) | last 1 % (s) | msg/s "
-        "| ms/msg (1 session) | relay CPU (s) | host CPU busy |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| ms/msg (1 session) | relay CPU (s) | host CPU busy | events stored/s |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in results:
         latency = fmt(1000 * r.delivered_s / r.messages if r.delivered_s and r.sessions == 1 else None, 2)
+        events_rate = fmt(r.events_stored / r.delivered_s if r.events_stored and r.delivered_s else None, 0)
         lines.append(
             f"| {r.workload} | {r.label} | {r.sessions} | {r.messages:,} | {r.received:,} | {fmt(r.accepted_s, 2)} "
             f"| {fmt(r.delivered_s, 2)} | {fmt(r.tail_s, 2)} | **{fmt(r.rate, 0)}** | {latency} "
-            f"| {fmt_cpu(r.relay_cpu)} | {r.host_busy_pct:.0f}% |"
+            f"| {fmt_cpu(r.relay_cpu)} | {r.host_busy_pct:.0f}% | {events_rate} |"
         )
     by = {(r.workload, r.path, r.sessions): r for r in results}
     lines += ["", "| workload | sessions | " + " | ".join(f"{a} / {b}" for a, b in RATIOS) + " |",
@@ -739,7 +751,8 @@ def report(results: list[Result], args, postfix_settings: str) -> str:
         "Replace; the relay is checked to reject EICAR before each run. `last 1 %`: time from 99 % to "
         "100 % of the messages received. `relay CPU`: CPU time of the relay's whole process tree during "
         "the run (clamd and clamav-milter included). `host CPU busy`: over all CPUs, smtp-source and "
-        "smtp-sink included.",
+        "smtp-sink included. `events stored/s`: rows in mxguard's event store after the run "
+        "divided by the end-to-end time, i.e. the insert rate the store sustained under that load.",
     ]
     notes = [f"- {r.workload}, {r.path}, {r.sessions} session(s): {n}" for r in results for n in r.notes]
     if notes:
@@ -783,9 +796,10 @@ def main() -> None:
         }  # fmt: skip
         for workload in (workloads[w] for w in args.workloads.split(",")):
             for sessions in workload.sessions:
-                for cls in paths:
+                for run, cls in enumerate(paths):
                     relay = cls()
-                    workdir = Path(tmp) / f"{workload.name}-{relay.name}-{sessions}"
+                    # A path may be named twice (to see the noise): each run gets its own directory.
+                    workdir = Path(tmp) / f"{workload.name}-{relay.name}-{sessions}-{run}"
                     workdir.mkdir()
                     results.append(measure(relay, workload, sessions, args, workdir))
                     if isinstance(relay, PostfixRelay):
