@@ -15,6 +15,8 @@ needed=(
   "command -v clamd|clamav-daemon"
   "command -v clamscan|clamav"
   "command -v python3|python3" # a real HTTP server for LiveUpdate downloads
+  "command -v chromium|chromium" # the admin pages in a real browser
+  "command -v chromedriver|chromium-driver"
 )
 missing=()
 for entry in "${needed[@]}"; do

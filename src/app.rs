@@ -4,7 +4,10 @@
 //! server.
 
 use crate::admin::AppState;
+use crate::admin::accounts::Accounts;
+use crate::admin::certs::CertStore;
 use crate::config::ConfigHandle;
+use crate::config::DEFAULT_CONFIG;
 use crate::control;
 use crate::delivery::Delivery;
 use crate::dns::Dns;
@@ -127,8 +130,21 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
         }
     };
     let queue_dir = gateway.spool.root().to_path_buf();
-    let admin = AppState { config: config.clone(), counters, spool: gateway.spool.clone(), signatures, started_at };
-    tokio::spawn(control::serve(admin.clone(), gateway.fast.clone(), gateway.delivery.clone(), events.clone()));
+    let accounts = Accounts::beside(config.path().unwrap_or(Path::new(DEFAULT_CONFIG)));
+    let admin = AppState {
+        config: config.clone(),
+        counters,
+        spool: gateway.spool.clone(),
+        signatures,
+        started_at,
+        events: events.clone(),
+        fast: gateway.fast.clone(),
+        delivery: gateway.delivery.clone(),
+        accounts,
+        sessions: Arc::default(),
+        certs: CertStore::new(queue_dir.join("admin-tls")),
+    };
+    tokio::spawn(control::serve(admin.clone()));
     events.emit(Event::ServiceStarted { after_crash });
     tokio::spawn(lifecycle::watch_changes(config.clone(), events.clone()));
     tokio::spawn(crate::resources::watch(config.clone(), events.clone()));

@@ -5,6 +5,7 @@ mod alerts;
 mod antivirus;
 mod blocking;
 mod diagnostics;
+mod edit;
 mod handle;
 mod liveupdate;
 mod logging;
@@ -18,16 +19,20 @@ pub use antivirus::{
 };
 pub use blocking::{
     Action, Blocking, ContainerRule, DnsblRule, DnsblZone, EncryptedAction, EncryptedRule, FilenameRule, SenderRule,
-    SizeRule, SpamRule, SubjectRule, Unprocessable,
+    SizeRule, SpamRule, SubjectRule, Unprocessable, is_address,
 };
 pub use diagnostics::{DataMode, Diagnostics, LogMode, Trigger};
-pub use handle::{ConfigHandle, load_file};
+pub use handle::{Author, ConfigHandle, UpdateError, load_file};
 pub use liveupdate::LiveUpdate;
 pub use logging::{Logging, Retain};
 pub use notify::{Audience, Notice, NoticeKind, Notify};
 pub use validate::{Problem, is_hostname, parse_host_port, parse_nameserver, validate};
 
 use serde::{Deserialize, Serialize};
+
+/// The configuration file used when none is named: the shipped one,
+/// relative to the installation directory.
+pub const DEFAULT_CONFIG: &str = "etc/mxguard.toml";
 
 /// The whole configuration file. Every key is optional: a missing key takes
 /// the SPEC default, so an empty (or absent) file is a working gateway.
@@ -184,8 +189,8 @@ pub struct Dns {
     pub nameservers: Vec<String>,
 }
 
-/// The browser administration listeners (served by a later component;
-/// validated now so ports never collide with SMTP).
+/// The browser administration (SPEC §8). Passwords are not here: they
+/// live hashed in the accounts file beside the configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Admin {
@@ -193,11 +198,24 @@ pub struct Admin {
     pub https_listen: String,
     /// Bearer tokens accepted by the JSON API and `/metrics`.
     pub api_tokens: Vec<String>,
+    /// The Report-only administrator may log on (once a password is set).
+    pub report_only_enabled: bool,
+    /// Minutes of inactivity that end a session, for both roles.
+    pub timeout_minutes: u64,
+    /// Logon and password pages are only served over HTTPS.
+    pub ssl_for_logons: bool,
 }
 
 impl Default for Admin {
     fn default() -> Self {
-        Admin { http_listen: "0.0.0.0:8003".into(), https_listen: "0.0.0.0:8043".into(), api_tokens: Vec::new() }
+        Admin {
+            http_listen: "0.0.0.0:8003".into(),
+            https_listen: "0.0.0.0:8043".into(),
+            api_tokens: Vec::new(),
+            report_only_enabled: false,
+            timeout_minutes: 5,
+            ssl_for_logons: false,
+        }
     }
 }
 
@@ -206,6 +224,15 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, Vec<Problem>> {
         let config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
             .map_err(|e| vec![Problem::parse(&e.path().to_string(), e.inner())])?;
+        let problems = validate(&config);
+        if problems.is_empty() { Ok(config) } else { Err(problems) }
+    }
+
+    /// Build and validate a configuration from its JSON form (what the
+    /// admin API and forms edit), naming the key of every problem.
+    pub fn from_json(value: serde_json::Value) -> Result<Config, Vec<Problem>> {
+        let config: Config = serde_path_to_error::deserialize(value)
+            .map_err(|e| vec![Problem::invalid(&e.path().to_string(), e.inner())])?;
         let problems = validate(&config);
         if problems.is_empty() { Ok(config) } else { Err(problems) }
     }

@@ -14,7 +14,6 @@ use crate::scan::liveupdate::{self, Outcome};
 use crate::spool::{Queue, Spool, hold};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -166,6 +165,24 @@ fn update_definitions(spool: &Spool, config: &Config, running: Option<&Running<'
     Ok(format!("{result}; {rescanned} held message(s) sent to be scanned again"))
 }
 
+/// Carry out `cmd` in the running gateway `admin` describes, off the
+/// async runtime; the one-line summary or the error.
+pub async fn run(admin: &AppState, cmd: ControlCommand) -> Result<String, String> {
+    let admin = admin.clone();
+    tokio::task::spawn_blocking(move || {
+        let running = Running {
+            fast: &admin.fast,
+            slow: &admin.delivery.slow,
+            signatures: &admin.signatures,
+            events: &admin.events,
+        };
+        execute(&admin.spool, &admin.config.current(), &cmd, Some(running))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|done| done.map_err(|e| e.to_string()))
+}
+
 /// How the hold reason of a message held for a scan error begins.
 pub const SCAN_ERROR: &str = "scan error";
 
@@ -190,12 +207,7 @@ pub fn request(queue_dir: &Path, cmd: &ControlCommand) -> io::Result<String> {
 
 /// Serve the control socket for a running gateway: `admin` answers
 /// `status` with the same figures as `/api/v1/status`.
-pub async fn serve(
-    admin: AppState,
-    fast: mpsc::UnboundedSender<String>,
-    delivery: Arc<crate::delivery::Delivery>,
-    events: Events,
-) {
+pub async fn serve(admin: AppState) {
     let path = socket_path(admin.spool.root());
     let _ = std::fs::remove_file(&path);
     let listener = match tokio::net::UnixListener::bind(&path) {
@@ -207,7 +219,7 @@ pub async fn serve(
     };
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
-        let (admin, fast, delivery, events) = (admin.clone(), fast.clone(), delivery.clone(), events.clone());
+        let admin = admin.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
@@ -219,18 +231,7 @@ pub async fn serve(
                 Some(ControlCommand::Status) => {
                     status_of(&admin).await.and_then(|status| serde_json::to_string(&status).map_err(|e| e.to_string()))
                 }
-                Some(cmd) => {
-                    let (spool, config) = (admin.spool.clone(), admin.config.current());
-                    let signatures = admin.signatures.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let running =
-                            Running { fast: &fast, slow: &delivery.slow, signatures: &signatures, events: &events };
-                        execute(&spool, &config, &cmd, Some(running))
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|done| done.map_err(|e| e.to_string()))
-                }
+                Some(cmd) => run(&admin, cmd).await,
             };
             let reply = match reply {
                 Ok(text) => format!("ok {text}"),

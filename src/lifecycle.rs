@@ -47,7 +47,9 @@ pub async fn watch_changes(config: ConfigHandle, events: Events) {
         let sections = changed_sections(&previous, &current);
         if !sections.is_empty() {
             let what = format!("configuration: {}", sections.join(", "));
-            events.emit(Event::ObjectModified { what, user: "file".into(), client_ip: String::new() });
+            let author = config.take_author();
+            let (user, client_ip) = author.map_or(("file".into(), String::new()), |a| (a.user, a.client_ip));
+            events.emit(Event::ObjectModified { what, user, client_ip });
         }
         previous = current;
     }

@@ -8,7 +8,7 @@ mod export;
 pub use export::{csv_text, write_csv};
 
 use crate::events::{Category, Record};
-use chrono::{DateTime, SecondsFormat};
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeZone};
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -69,6 +69,33 @@ pub struct DetailQuery {
     pub limit: Option<usize>,
 }
 
+/// A report bound as ms since the epoch: RFC 3339, or local time as
+/// "YYYY-MM-DD", "YYYY-MM-DD HH:MM" or a browser's "YYYY-MM-DDTHH:MM".
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
+        .or_else(|_| NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN)))
+        .map_err(|_| {
+            format!("{s:?} is not a time: use RFC 3339 (\"2026-01-31T08:00:00Z\") or local \"YYYY-MM-DD [HH:MM]\"")
+        })?;
+    Local
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| format!("{s:?} does not exist in local time (the clock skips it)"))
+}
+
+/// A time for people: local, to the minute.
+pub fn local_minute(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
 /// A time stored in events (ms since the epoch) as RFC 3339 UTC with
 /// milliseconds, the form every report output uses.
 pub fn rfc3339(ms: i64) -> String {
@@ -114,6 +141,19 @@ pub fn detail_json(records: &[Record]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_rfc3339_or_local_dates_and_minutes() {
+        assert_eq!(parse_time("2026-01-01T00:00:00Z"), Ok(1_767_225_600_000));
+        assert_eq!(parse_time("2026-01-01T01:00:00.5+01:00"), Ok(1_767_225_600_500));
+        let midnight = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_time(NaiveTime::MIN);
+        let expected = Local.from_local_datetime(&midnight).earliest().unwrap().timestamp_millis();
+        assert_eq!(parse_time("2026-01-31"), Ok(expected));
+        assert_eq!(parse_time("2026-01-31 08:30"), Ok(expected + (8 * 60 + 30) * 60_000));
+        assert_eq!(parse_time("2026-01-31T08:30"), Ok(expected + (8 * 60 + 30) * 60_000), "a browser's datetime-local");
+        let err = parse_time("yesterday").unwrap_err();
+        assert!(err.contains("yesterday") && err.contains("RFC 3339") && err.contains("YYYY-MM-DD"), "{err}");
+    }
 
     #[test]
     fn summary_has_exactly_the_api_keys() {

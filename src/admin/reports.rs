@@ -3,8 +3,8 @@
 //! as CSV (`&format=csv`), which is then kept in the log directory too.
 
 use super::AppState;
-use crate::events::Category;
 use crate::events::store::{EventStore, SqliteStore};
+use crate::events::{Category, Record};
 use crate::report::{DetailQuery, csv_text, detail_json, write_csv};
 use axum::Json;
 use axum::extract::{Query, State};
@@ -30,7 +30,7 @@ pub struct Range {
 }
 
 /// A refused or failed request: the status and a sentence for the client.
-type Failure = (StatusCode, String);
+pub type Failure = (StatusCode, String);
 
 fn bad_request(why: String) -> Failure {
     (StatusCode::BAD_REQUEST, format!("{why}\n"))
@@ -66,7 +66,7 @@ impl Range {
 }
 
 /// Run `read` on a read-only connection to the store, off the runtime.
-async fn with_store<T: Send + 'static>(
+pub async fn with_store<T: Send + 'static>(
     state: &AppState,
     read: impl FnOnce(&SqliteStore) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, Failure> {
@@ -89,6 +89,25 @@ pub async fn summary(State(state): State<AppState>, Query(range): Query<Range>) 
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The Detail report as a CSV download, also kept in the log directory
+/// as `MXGUARDyyyymmddhhmm.csv` (SPEC §10).
+pub async fn csv_download(state: &AppState, records: Vec<Record>) -> Response {
+    let log_dir = PathBuf::from(&state.config.current().paths.log_dir);
+    let now = chrono::Local::now().naive_local();
+    let text = csv_text(&records);
+    let saved = tokio::task::spawn_blocking(move || write_csv(&records, &log_dir, now)).await;
+    let name = match saved {
+        Ok(Ok(path)) => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        other => {
+            tracing::error!("the detail report CSV could not be saved: {other:?}");
+            "MXGUARD.csv".into()
+        }
+    };
+    let disposition = format!("attachment; filename=\"{name}\"");
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], text)
+        .into_response()
+}
+
 /// `GET /api/v1/reports/detail?from=&to=[&category=][&search=][&format=csv]`.
 pub async fn detail(State(state): State<AppState>, Query(range): Query<Range>) -> Response {
     let run = async {
@@ -97,28 +116,7 @@ pub async fn detail(State(state): State<AppState>, Query(range): Query<Range>) -
         if !range.format.eq_ignore_ascii_case("csv") {
             return Ok(Json(detail_json(&records)).into_response());
         }
-        let log_dir = PathBuf::from(&state.config.current().paths.log_dir);
-        let now = chrono::Local::now().naive_local();
-        let text = csv_text(&records);
-        let saved = tokio::task::spawn_blocking(move || write_csv(&records, &log_dir, now)).await;
-        let name = match saved {
-            Ok(Ok(path)) => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            other => {
-                tracing::error!("the detail report CSV could not be saved: {other:?}");
-                "MXGUARD.csv".into()
-            }
-        };
-        let disposition = format!("attachment; filename=\"{name}\"");
-        Ok::<_, Failure>(
-            (
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                    (header::CONTENT_DISPOSITION, disposition),
-                ],
-                text,
-            )
-                .into_response(),
-        )
+        Ok::<_, Failure>(csv_download(&state, records).await)
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }

@@ -2,6 +2,7 @@
 //! definitions packages, and LiveUpdate now.
 
 use crate::config::Config;
+use crate::config::DEFAULT_CONFIG;
 use crate::control::{self, ControlCommand};
 use crate::scan::defs;
 use crate::spool::Spool;
@@ -38,7 +39,7 @@ pub enum DefsAction {
     },
     /// LiveUpdate now: install a newer package from liveupdate.sources.
     Update {
-        #[arg(long, default_value = "etc/mxguard.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
 }

@@ -1,10 +1,12 @@
-//! The command line: `serve`, `check-config`, `status`, `queue`
+//! The command line: `serve`, `check-config`, `passwd`, `status`, `queue`
 //! administration, `scan`, `defs` and `report`.
 
 mod defs;
 mod report;
 mod scan;
 
+use crate::admin::accounts::{Accounts, Role};
+use crate::config::DEFAULT_CONFIG;
 use crate::config::{Config, ConfigHandle, load_file};
 use crate::control::{self, ControlCommand};
 use crate::spool::{Queue, Spool};
@@ -25,18 +27,27 @@ enum Command {
     /// Run the gateway.
     Serve {
         /// Configuration file; a missing file means the built-in defaults.
-        #[arg(long, default_value = "etc/mxguard.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Validate a configuration file and print every problem (exit 2 if any).
     CheckConfig {
-        #[arg(long, default_value = "etc/mxguard.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+    /// Set an administrator's password, read as one line from standard
+    /// input (kept as an argon2 hash beside the configuration).
+    Passwd {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// `admin` (Administrator) or `report` (Report-only administrator).
+        #[arg(long, value_parser = ["admin", "report"])]
+        role: String,
     },
     /// Print a running gateway's Status figures since its start as JSON
     /// (exit 1 if none runs on the configured queue directory).
     Status {
-        #[arg(long, default_value = "etc/mxguard.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Scan files, directories and .eml messages for viruses, like
@@ -48,7 +59,7 @@ enum Command {
         /// Signature directory; default: antivirus.defs_dir of the config.
         #[arg(long)]
         defs: Option<PathBuf>,
-        #[arg(long, default_value = "etc/mxguard.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Definitions packages: make, check and update.
@@ -63,7 +74,7 @@ enum Command {
     },
     /// Look at and act on the queues.
     Queue {
-        #[arg(long, default_value = "etc/mxguard.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         #[command(subcommand)]
         action: QueueAction,
@@ -117,10 +128,35 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(cfg) => queue(&cfg, action),
             None => ExitCode::from(2),
         },
+        Command::Passwd { config, role } => passwd(&config, &role),
         Command::Status { config } => match load(&config) {
             Some(cfg) => status(&cfg),
             None => ExitCode::from(2),
         },
+    }
+}
+
+fn passwd(config: &Path, role: &str) -> ExitCode {
+    let Some(role) = Role::parse(role) else { return ExitCode::from(2) };
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("New {} password: ", role.title());
+    }
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("error: cannot read the password: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    let accounts = Accounts::beside(config);
+    match accounts.set_password(role, password) {
+        Ok(()) => {
+            println!("{} password set in {}", role.title(), accounts.path().display());
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("error: {why}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -2,10 +2,10 @@
 //! store, opened read-only so they can be made while the gateway runs.
 
 use crate::config::Config;
+use crate::config::DEFAULT_CONFIG;
 use crate::events::store::{EventStore, SqliteStore};
 use crate::events::{Category, Record};
 use crate::report::{self, DetailQuery, Summary};
-use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,14 +46,14 @@ pub enum ReportKind {
 #[derive(Args)]
 pub struct Range {
     /// The configuration: `paths.log_dir` holds the event store.
-    #[arg(long, default_value = "etc/mxguard.toml")]
+    #[arg(long, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// Start (included): RFC 3339, or "YYYY-MM-DD[ HH:MM]" in local time.
-    #[arg(long, value_parser = time)]
+    #[arg(long, value_parser = report::parse_time)]
     from: i64,
     /// End (excluded), in the same forms: a day is `--from 2026-01-31
     /// --to 2026-02-01`.
-    #[arg(long, value_parser = time)]
+    #[arg(long, value_parser = report::parse_time)]
     to: i64,
 }
 
@@ -90,7 +90,7 @@ pub fn run(kind: ReportKind, load: impl Fn(&Path) -> Option<Config>) -> ExitCode
             let query = DetailQuery { from: range.from, to: range.to, categories, search, limit: None };
             let events = store.detail(&query)?;
             if csv {
-                println!("{}", report::write_csv(&events, &log_dir, Local::now().naive_local())?.display());
+                println!("{}", report::write_csv(&events, &log_dir, chrono::Local::now().naive_local())?.display());
             } else if json {
                 println!("{}", serde_json::to_string_pretty(&report::detail_json(&events))?);
             } else {
@@ -114,33 +114,8 @@ fn category(s: &str) -> Result<Category, String> {
     Category::parse(s).ok_or_else(|| format!("{s:?} is not a category: use system, smtp, message or blocking"))
 }
 
-/// A `--from`/`--to` value as ms since the epoch.
-fn time(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp_millis());
-    }
-    let local = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M")
-        .or_else(|_| NaiveDate::parse_from_str(s, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN)))
-        .map_err(|_| {
-            format!("{s:?} is not a time: use RFC 3339 (\"2026-01-31T08:00:00Z\") or local \"YYYY-MM-DD [HH:MM]\"")
-        })?;
-    Local
-        .from_local_datetime(&local)
-        .earliest()
-        .map(|t| t.timestamp_millis())
-        .ok_or_else(|| format!("{s:?} does not exist in local time (the clock skips it)"))
-}
-
-/// A time for people: local, to the minute.
-fn local(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| t.with_timezone(&Local).format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
-}
-
 fn print_summary(s: &Summary, from: i64, to: i64) {
-    println!("Summary report, {} to {} (local time)\n", local(from), local(to));
+    println!("Summary report, {} to {} (local time)\n", report::local_minute(from), report::local_minute(to));
     println!("Message summary");
     for (name, n) in [
         ("Messages accepted", s.messages_accepted),
@@ -200,15 +175,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_are_rfc3339_or_local_dates_and_minutes() {
-        assert_eq!(time("2026-01-01T00:00:00Z"), Ok(1_767_225_600_000));
-        assert_eq!(time("2026-01-01T01:00:00.5+01:00"), Ok(1_767_225_600_500));
-        let midnight = NaiveDate::from_ymd_opt(2026, 1, 31).unwrap().and_time(NaiveTime::MIN);
-        let expected = Local.from_local_datetime(&midnight).earliest().unwrap().timestamp_millis();
-        assert_eq!(time("2026-01-31"), Ok(expected));
-        assert_eq!(time("2026-01-31 08:30"), Ok(expected + (8 * 60 + 30) * 60_000));
-        let err = time("yesterday").unwrap_err();
-        assert!(err.contains("yesterday") && err.contains("RFC 3339") && err.contains("YYYY-MM-DD"), "{err}");
+    fn categories_are_named() {
         assert!(category("spam").unwrap_err().contains("system, smtp, message or blocking"));
         assert_eq!(category("Blocking"), Ok(Category::Blocking));
     }

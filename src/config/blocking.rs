@@ -317,7 +317,7 @@ fn forwarding(p: &mut Vec<Problem>, section: &str, forwards: bool, to: &str) {
 }
 
 /// True for `local@host.name`.
-pub(super) fn is_address(s: &str) -> bool {
+pub fn is_address(s: &str) -> bool {
     s.rsplit_once('@')
         .is_some_and(|(local, domain)| !local.is_empty() && !local.contains(char::is_whitespace) && is_hostname(domain))
 }

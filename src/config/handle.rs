@@ -3,7 +3,7 @@
 
 use super::{Config, Problem};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
@@ -24,11 +24,21 @@ pub fn load_file(path: &Path) -> Result<Config, Vec<Problem>> {
     }
 }
 
+/// Who made a change, for its *Object modified* event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub user: String,
+    pub client_ip: String,
+}
+
 /// Shared access to the running configuration and its changes.
 #[derive(Clone)]
 pub struct ConfigHandle {
     path: Option<Arc<PathBuf>>,
     tx: Arc<watch::Sender<Arc<Config>>>,
+    /// The author of the change being applied; taken by the change
+    /// watcher. Held across an update so edits never interleave.
+    author: Arc<Mutex<Option<Author>>>,
 }
 
 impl ConfigHandle {
@@ -36,7 +46,12 @@ impl ConfigHandle {
     /// [`ConfigHandle::watch_file`]) or, with `None`, from code.
     pub fn new(config: Config, path: Option<PathBuf>) -> Self {
         let (tx, _) = watch::channel(Arc::new(config));
-        ConfigHandle { path: path.map(Arc::new), tx: Arc::new(tx) }
+        ConfigHandle { path: path.map(Arc::new), tx: Arc::new(tx), author: Arc::default() }
+    }
+
+    /// The file the configuration comes from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref().map(PathBuf::as_path)
     }
 
     /// The snapshot to use for one unit of work.
@@ -52,6 +67,34 @@ impl ConfigHandle {
     /// Replace the running configuration (already validated).
     pub fn apply(&self, config: Config) {
         self.tx.send_replace(Arc::new(config));
+    }
+
+    /// An administrator's change: `edit` turns the running configuration
+    /// into the new one (validated by the caller); the changed keys are
+    /// saved to the file, then the change applies. With an error nothing
+    /// is saved or applied.
+    pub fn update(
+        &self,
+        author: Author,
+        edit: impl FnOnce(&Config) -> Result<Config, Vec<Problem>>,
+    ) -> Result<(), UpdateError> {
+        let mut slot = self.author.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.current();
+        let new = edit(&old).map_err(UpdateError::Invalid)?;
+        if new == *old {
+            return Ok(());
+        }
+        if let Some(path) = &self.path {
+            super::edit::save(path, &old, &new).map_err(|e| UpdateError::Save(format!("{}: {e:#}", path.display())))?;
+        }
+        *slot = Some(author);
+        self.apply(new);
+        Ok(())
+    }
+
+    /// Who made the change just applied (`None` for a hand edit of the file).
+    pub fn take_author(&self) -> Option<Author> {
+        self.author.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Poll the file and apply valid edits; an invalid edit is logged and
@@ -81,6 +124,15 @@ impl ConfigHandle {
             }
         }
     }
+}
+
+/// Why an administrator's change was not made.
+#[derive(Debug)]
+pub enum UpdateError {
+    /// The new values are refused, each problem naming its key.
+    Invalid(Vec<Problem>),
+    /// The file could not be written; nothing changed.
+    Save(String),
 }
 
 /// What identifies a version of the file: inode, size and modification time.

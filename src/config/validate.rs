@@ -22,7 +22,7 @@ pub struct Problem {
 
 impl Problem {
     /// A problem with `key`, showing `value` and what is `allowed`.
-    pub(super) fn new(key: impl Into<String>, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
+    pub fn new(key: impl Into<String>, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
         Problem { key: key.into(), value: value.to_string(), allowed: allowed.into() }
     }
 
@@ -32,6 +32,17 @@ impl Problem {
     pub fn parse(path: &str, err: &toml::de::Error) -> Self {
         let key = if path == "." { String::new() } else { path.to_string() };
         Problem { key, value: String::new(), allowed: err.to_string().trim().to_string() }
+    }
+}
+
+impl Problem {
+    /// A type or unknown-key error found in a JSON edit at `path`.
+    pub fn invalid(path: &str, err: &serde_json::Error) -> Self {
+        let key = if path == "." { String::new() } else { path.to_string() };
+        let allowed = err.to_string();
+        // serde_json adds "at line 1 column 0", meaningless for a value.
+        let allowed = allowed.split(" at line ").next().unwrap_or(&allowed).to_string();
+        Problem { key, value: String::new(), allowed }
     }
 }
 
@@ -57,6 +68,7 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     check_dns(c, &mut p);
     check_ports(c, &mut p);
     check_api_tokens(c, &mut p);
+    range(&mut p, "admin.timeout_minutes", c.admin.timeout_minutes, 1, 24 * 60);
     if let Err(allowed) = crate::events::syslog::Target::parse(&c.logging.syslog) {
         p.push(Problem::new("logging.syslog", &c.logging.syslog, allowed));
     }

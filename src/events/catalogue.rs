@@ -16,6 +16,8 @@ impl Event {
             | ServiceStopped
             | Logon { .. }
             | Logoff { .. }
+            | UnauthorizedAttempt { .. }
+            | HttpProtocolViolation { .. }
             | ObjectModified { .. }
             | UpdateAttempted { .. }
             | DefinitionsUpdated { .. }
@@ -54,6 +56,8 @@ impl Event {
             ServiceStopped => "Service stopped",
             Logon { .. } => "Logon",
             Logoff { .. } => "Logoff",
+            UnauthorizedAttempt { .. } => "Unauthorized attempt",
+            HttpProtocolViolation { .. } => "HTTP protocol violation",
             ObjectModified { .. } => "Object modified",
             UpdateAttempted { .. } => "Update",
             DefinitionsUpdated { .. } => "Definitions updated",
@@ -100,6 +104,12 @@ impl Event {
                 r.reason = if *success { "success" } else { "failure" }.into();
             }
             Logoff { user, client_ip } => (r.matched, r.client_ip) = (user.clone(), client_ip.clone()),
+            UnauthorizedAttempt { user, client_ip, what } => {
+                (r.matched, r.client_ip, r.file) = (user.clone(), client_ip.clone(), what.clone())
+            }
+            HttpProtocolViolation { client_ip, request, response } => {
+                (r.client_ip, r.file, r.reason) = (client_ip.clone(), request.clone(), response.clone())
+            }
             ObjectModified { what, user, client_ip } => {
                 (r.file, r.matched, r.client_ip) = (what.clone(), user.clone(), client_ip.clone())
             }

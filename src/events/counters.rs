@@ -6,6 +6,7 @@
 use super::Event;
 use crate::policy::{Finding, Handling};
 use serde::Serialize;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Running totals; updated by the event dispatcher, read by the status
@@ -24,6 +25,9 @@ pub struct Counters {
     quarantined: AtomicU64,
     bytes_received: AtomicU64,
     attachments_stripped: AtomicU64,
+    /// When the last definitions update was attempted (RFC 3339) and how
+    /// it ended, for the Status page.
+    last_update: Mutex<Option<(String, String)>>,
 }
 
 /// One reading of the counters.
@@ -65,6 +69,10 @@ impl Counters {
             Event::Dropped { .. } => bump(&self.dropped, 1),
             Event::Held { .. } => bump(&self.held, 1),
             Event::Blocking { finding, handling, .. } => self.blocking(finding, handling),
+            Event::UpdateAttempted { result } => {
+                let at = chrono::Local::now().format("%Y-%m-%d %H:%M").to_string();
+                *self.last_update.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, result.clone()));
+            }
             _ => {}
         }
     }
@@ -90,6 +98,11 @@ impl Counters {
             }
             _ => {}
         }
+    }
+
+    /// When the last definitions update was attempted, and its outcome.
+    pub fn last_update(&self) -> Option<(String, String)> {
+        self.last_update.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The current figures.

@@ -98,6 +98,20 @@ pub enum Event {
         user: String,
         client_ip: String,
     },
+    /// A logged-on user asked for a page or action their role does not
+    /// allow (`what`: the path).
+    UnauthorizedAttempt {
+        user: String,
+        client_ip: String,
+        what: String,
+    },
+    /// A browser or script sent a request the admin server refused as
+    /// malformed (bad form, missing CSRF token…).
+    HttpProtocolViolation {
+        client_ip: String,
+        request: String,
+        response: String,
+    },
     /// A setting changed: `what` (a section or object), by whom.
     ObjectModified {
         what: String,

@@ -26,6 +26,11 @@ pub trait EventStore {
     /// The events `query` selects, in time order.
     fn detail(&self, query: &DetailQuery) -> anyhow::Result<Vec<Record>>;
 
+    /// Messages accepted and infections found per hour over
+    /// `from <= time < to`: `(hour start in ms, accepted, infections)`,
+    /// hours without either left out. Feeds the Status page charts.
+    fn hourly(&self, from: i64, to: i64) -> anyhow::Result<Vec<(i64, u64, u64)>>;
+
     /// Delete every event older than `before`; returns how many went.
     fn purge_before(&mut self, before: i64) -> anyhow::Result<u64>;
 }

@@ -129,6 +129,8 @@ impl AlertState {
             | Event::ScannerUnavailable { .. } => AlertKind::ScanError,
             Event::FileAccessError { .. } => AlertKind::FileAccessError,
             Event::ProtocolViolation { .. } => AlertKind::SmtpProtocolViolation,
+            Event::HttpProtocolViolation { .. } => AlertKind::HttpProtocolViolation,
+            Event::UnauthorizedAttempt { .. } => AlertKind::UnauthorizedAccess,
             Event::Logon { success: true, .. } => {
                 self.failed_logons = 0;
                 return None;

@@ -219,7 +219,7 @@ impl Gateway {
         format!(
             "[smtp]\nlisten = [\"127.0.0.1:{}\"]\nhostname = \"mx.test.example\"\n{smtp_extra}\n\
              [paths]\nqueue_dir = \"{root}/queues\"\nlog_dir = \"{root}/logs\"\n\
-             [admin]\nhttp_listen = \"127.0.0.1:{}\"\nhttps_listen = \"127.0.0.1:{}\"\napi_tokens = [\"{API_TOKEN}\"]\n\n{extra_toml}\n",
+             [admin]\nhttp_listen = \"127.0.0.1:{}\"\nhttps_listen = \"127.0.0.1:{}\"\napi_tokens = [\"{API_TOKEN}\"]\nreport_only_enabled = true\n\n{extra_toml}\n",
             self.port, self.admin_ports.0, self.admin_ports.1
         )
     }
@@ -243,6 +243,11 @@ impl Gateway {
     /// The administration HTTP port.
     pub fn admin_http(&self) -> u16 {
         self.admin_ports.0
+    }
+
+    /// The administration HTTPS port.
+    pub fn admin_https(&self) -> u16 {
+        self.admin_ports.1
     }
 
     /// The process's peak resident memory (VmHWM) in bytes.

@@ -185,6 +185,17 @@ impl EventStore for SqliteStore {
         Ok(())
     }
 
+    fn hourly(&self, from: i64, to: i64) -> anyhow::Result<Vec<(i64, u64, u64)>> {
+        let sql = format!(
+            "SELECT time / 3600000 * 3600000 AS hour, count(*) FILTER (WHERE action = 'Accepted'), \
+             count(*) FILTER (WHERE action IN ({INFECTIONS})) FROM events \
+             WHERE time >= ?1 AND time < ?2 AND action IN ('Accepted', {INFECTIONS}) GROUP BY hour ORDER BY hour"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([from, to], |r| Ok((r.get(0)?, count(r.get(1)?), count(r.get(2)?))))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn summary(&self, from: i64, to: i64) -> anyhow::Result<Summary> {
         let mut stmt = self.conn.prepare_cached(SUMMARY)?;
         let mut s = stmt.query_row([from, to], |r| {
