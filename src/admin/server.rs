@@ -59,18 +59,27 @@ pub fn router(state: AppState, https: bool) -> Router {
 pub async fn serve(state: AppState) {
     let config = state.config.current();
     let (http, https) = (config.admin.http_listen.clone(), config.admin.https_listen.clone());
-    let (Some(plain), Some(secure)) = (bind(&state, &http).await, bind(&state, &https).await) else { return };
-    let tls = match TlsListener::new(secure, state.certs.clone(), &config.smtp.hostname) {
-        Ok(l) => Some(l),
-        Err(e) => {
-            let reason = format!("cannot serve HTTPS on {https}: {e}");
-            state.events.emit(Event::ServiceStartFailed { reason });
-            None
+    let plain = bind(&state, &http).await;
+    let tls = bind(&state, &https).await.and_then(|secure| {
+        match TlsListener::new(secure, state.certs.clone(), &config.smtp.hostname) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let reason = format!("cannot serve HTTPS on {https}: {e}");
+                state.events.emit(Event::ServiceStartFailed { reason });
+                None
+            }
         }
-    };
+    });
     tracing::info!(%http, %https, "administration listeners started");
     let secure_app = router(state.clone(), true);
     let plain_app = router(state, false).into_make_service_with_connect_info::<SocketAddr>();
+    // Each listener runs on its own: one that could not start leaves the other serving.
+    let plain_side = async move {
+        match plain {
+            Some(plain) => axum::serve(plain, plain_app).await,
+            None => std::future::pending().await,
+        }
+    };
     let secure_side = async move {
         match tls {
             Some(tls) => tls::serve(tls, secure_app).await,
@@ -78,7 +87,7 @@ pub async fn serve(state: AppState) {
         }
     };
     let stopped = tokio::select! {
-        done = axum::serve(plain, plain_app) => done,
+        done = plain_side => done,
         done = secure_side => done,
     };
     if let Err(e) = stopped {
