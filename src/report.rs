@@ -124,6 +124,19 @@ pub fn cells(r: &Record) -> [Cow<'_, str>; 15] {
     ]
 }
 
+/// An event's filled columns after time, category and action, by name:
+/// the details of a report line.
+pub fn filled_columns(r: &Record) -> Vec<(&'static str, String)> {
+    let cells = cells(r);
+    Record::COLUMNS
+        .iter()
+        .zip(cells)
+        .skip(3)
+        .filter(|(name, cell)| !cell.is_empty() && (**name != "bytes" || r.bytes > 0))
+        .map(|(name, cell)| (*name, cell.into_owned()))
+        .collect()
+}
+
 /// The Detail report as the API returns it:
 /// `{"events": [{"time": "…Z", "category": …, "action": …, …}]}` with
 /// every column, `bytes` as a number.

@@ -162,10 +162,8 @@ fn print_list(title: &str, column: &str, rows: &[(&str, u64)]) {
 fn line(r: &Record) -> String {
     let cells = report::cells(r);
     let mut out = format!("{}  {:<8}  {}", cells[0], cells[1], cells[2]);
-    for (name, cell) in Record::COLUMNS.iter().zip(&cells).skip(3) {
-        if !cell.is_empty() && (*name != "bytes" || r.bytes > 0) {
-            out += &format!("; {name}: {cell}");
-        }
+    for (name, cell) in report::filled_columns(r) {
+        out += &format!("; {name}: {cell}");
     }
     out
 }

@@ -24,6 +24,7 @@ const GROUPS: &[Group] = &[
 #[template(path = "accounts.html")]
 struct AccountsPage {
     frame: Frame,
+    action: &'static str,
     sets: Vec<FieldSet>,
     errors: Vec<String>,
     admin_set: bool,
@@ -33,6 +34,7 @@ struct AccountsPage {
 fn view(state: &AppState, visitor: &Visitor, sets: Vec<FieldSet>, errors: Vec<String>, notice: &str) -> Response {
     render(&AccountsPage {
         frame: Frame::new(visitor, "/config/accounts", "Accounts").with_notice(notice),
+        action: "/config/accounts",
         sets,
         errors,
         admin_set: state.accounts.has_password(Role::Admin),
@@ -52,7 +54,7 @@ pub async fn save(
     visitor: Visitor,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> Response {
-    let value = |name: &str| posted.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str()).to_string();
+    let value = |name: &str| forms::posted_value(&posted, name).to_string();
     if let Some(refused) = visitor.csrf_refusal(&state, &value("csrf"), "POST /config/accounts") {
         return refused;
     }

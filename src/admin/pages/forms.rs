@@ -118,6 +118,11 @@ fn field(key: String, value: &Value) -> Option<Field> {
     Some(f)
 }
 
+/// The first value posted under `name` ("" when absent).
+pub fn posted_value<'a>(posted: &'a [(String, String)], name: &str) -> &'a str {
+    posted.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
 /// The field sets of `groups` filled from `config`.
 pub fn fields(config: &Config, groups: &[Group]) -> Vec<FieldSet> {
     let json = serde_json::to_value(config).unwrap_or(Value::Null);
@@ -146,7 +151,8 @@ pub fn apply(
 ) -> Result<Config, (Vec<FieldSet>, Vec<String>)> {
     let mut sets = fields(config, groups);
     let mut json = serde_json::to_value(config).unwrap_or(Value::Null);
-    let get = |name: &str| posted.iter().find(|(k, _)| k == name).map(|(_, v)| v.replace("\r\n", "\n"));
+    let get =
+        |name: &str| posted.iter().any(|(k, _)| k == name).then(|| posted_value(posted, name).replace("\r\n", "\n"));
     let mut problems = Vec::new();
     for f in sets.iter_mut().flat_map(|s| s.fields.iter_mut()) {
         let input = get(&f.name);

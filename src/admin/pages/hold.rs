@@ -61,7 +61,7 @@ pub async fn page(State(state): State<AppState>, visitor: Visitor) -> Response {
 
 /// `POST /config/hold`: an action on the ticked messages.
 pub async fn act(State(state): State<AppState>, visitor: Visitor, Form(form): Form<Vec<(String, String)>>) -> Response {
-    let value = |name: &str| form.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str()).trim().to_string();
+    let value = |name: &str| super::forms::posted_value(&form, name).trim().to_string();
     if let Some(refused) = visitor.csrf_refusal(&state, &value("csrf"), "POST /config/hold") {
         return refused;
     }

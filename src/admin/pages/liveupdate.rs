@@ -18,6 +18,7 @@ const GROUPS: &[Group] = &[Group { title: "Schedule and sources", table: "liveup
 #[template(path = "liveupdate.html")]
 struct LiveUpdatePage {
     frame: Frame,
+    action: &'static str,
     sets: Vec<FieldSet>,
     errors: Vec<String>,
     definitions: String,
@@ -32,7 +33,7 @@ fn view(state: &AppState, visitor: &Visitor, sets: Vec<FieldSet>, errors: Vec<St
     };
     let last_update = state.counters.last_update().map_or("none since start".into(), |(at, r)| format!("{at}: {r}"));
     let frame = Frame::new(visitor, "/liveupdate", "LiveUpdate").with_notice(notice);
-    render(&LiveUpdatePage { frame, sets, errors, definitions, last_update })
+    render(&LiveUpdatePage { frame, action: "/liveupdate", sets, errors, definitions, last_update })
 }
 
 /// `GET /liveupdate`.
@@ -47,7 +48,7 @@ pub async fn save(
     visitor: Visitor,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> Response {
-    let value = |name: &str| posted.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str()).to_string();
+    let value = |name: &str| forms::posted_value(&posted, name).to_string();
     if let Some(refused) = visitor.csrf_refusal(&state, &value("csrf"), "POST /liveupdate") {
         return refused;
     }

@@ -172,23 +172,10 @@ pub async fn detail(
     }
 }
 
-/// The columns the page shows, local time first.
+/// The columns the page shows: local time, category, action, then the
+/// filled columns by name.
 fn row(r: &Record) -> Vec<String> {
     let category = r.category.map(|c| c.name().to_string()).unwrap_or_default();
-    let detail = [
-        ("from", &r.sender),
-        ("to", &r.recipients),
-        ("subject", &r.subject),
-        ("virus", &r.virus),
-        ("matched", &r.matched),
-        ("file", &r.file),
-        ("handling", &r.handling),
-        ("reason", &r.reason),
-    ]
-    .iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(k, v)| format!("{k}: {v}"))
-    .collect::<Vec<_>>()
-    .join("; ");
-    vec![report::local_minute(r.time), category, r.action.clone(), r.client_ip.clone(), r.smtp_id.clone(), detail]
+    let details = report::filled_columns(r).iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; ");
+    vec![report::local_minute(r.time), category, r.action.clone(), details]
 }

@@ -249,7 +249,7 @@ pub async fn save(
     Form(posted): Form<Vec<(String, String)>>,
 ) -> Response {
     let Some(page) = page_at(uri.path()) else { return super::not_found().await };
-    let csrf = posted.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
+    let csrf = forms::posted_value(&posted, "csrf");
     if let Some(refused) = visitor.csrf_refusal(&state, csrf, &format!("POST {}", page.path)) {
         return refused;
     }
