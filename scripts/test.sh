@@ -17,6 +17,7 @@ needed=(
   "command -v python3|python3" # a real HTTP server for LiveUpdate downloads
   "command -v chromium|chromium" # the admin pages in a real browser
   "command -v chromedriver|chromium-driver"
+  "command -v openssl|openssl" # a test CA signing the admin certificate request
 )
 missing=()
 for entry in "${needed[@]}"; do

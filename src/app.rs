@@ -1,7 +1,7 @@
-//! Wires the gateway together: spool recovery, the SMTP listeners, the
-//! fast-queue workers, the slow-queue scheduler, the configuration
-//! watcher, then the event consumers, the control socket and the admin
-//! server.
+//! Wires the gateway together: the local quarantine and spool recovery,
+//! the SMTP listeners, the fast-queue workers, the slow-queue scheduler,
+//! the configuration watcher, then the event consumers, the control
+//! socket, the quarantine forwarder and the admin server.
 
 use crate::admin::AppState;
 use crate::admin::accounts::Accounts;
@@ -18,6 +18,8 @@ use crate::events::{Event, Events, Record};
 use crate::lifecycle;
 use crate::notify::Notifier;
 use crate::pipeline::{FastQueue, Pipeline};
+use crate::quarantine::forward;
+use crate::quarantine::local::{self, LocalQuarantine};
 use crate::scan::builtin::Signatures;
 use crate::smtp::server::Inbound;
 use crate::smtp::tls::TlsFiles;
@@ -108,7 +110,14 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
         })
         .await?,
     );
-    let pipeline = Pipeline::standard(events.clone(), signatures.clone());
+    // Recovered before any message is processed; a quarantine that cannot
+    // be used holds the messages that would have gone to it.
+    let quarantine =
+        Arc::new(LocalQuarantine::new(&Path::new(&config.current().paths.queue_dir).join(local::DIR_NAME)));
+    if let Err(e) = quarantine.recover() {
+        events.file_access_error(quarantine.dir().display(), format!("cannot open the local quarantine: {e}"));
+    }
+    let pipeline = Pipeline::standard(events.clone(), signatures.clone(), quarantine.clone());
     let started = Gateway::start(config.clone(), pipeline, events.clone(), signatures.clone()).and_then(|gateway| {
         let queue_dir = gateway.spool.root().to_path_buf();
         let after_crash = lifecycle::mark_running(&queue_dir)
@@ -148,6 +157,7 @@ pub async fn serve(config: ConfigHandle) -> anyhow::Result<()> {
     events.emit(Event::ServiceStarted { after_crash });
     tokio::spawn(lifecycle::watch_changes(config.clone(), events.clone()));
     tokio::spawn(crate::resources::watch(config.clone(), events.clone()));
+    tokio::spawn(forward::run(config.clone(), quarantine, events.clone()));
     tokio::spawn(crate::admin::server::serve(admin));
     tracing::info!("mxguard {} started", env!("CARGO_PKG_VERSION"));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

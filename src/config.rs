@@ -14,8 +14,8 @@ mod validate;
 
 pub use alerts::Alerts;
 pub use antivirus::{
-    Antivirus, DEFAULT_DEFS_DIR, OnDetect, OnNotRemoved, OnUnrepairable, Outbreak, ScanPolicy, ScannerConfig,
-    ScannerKind,
+    Antivirus, DEFAULT_DEFS_DIR, OnDetect, OnNotRemoved, OnUnrepairable, Outbreak, Quarantine, QuarantineMode,
+    ScanPolicy, ScannerConfig, ScannerKind,
 };
 pub use blocking::{
     Action, Blocking, ContainerRule, DnsblRule, DnsblZone, EncryptedAction, EncryptedRule, FilenameRule, SenderRule,

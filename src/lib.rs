@@ -15,6 +15,7 @@ pub mod mime;
 pub mod notify;
 pub mod pipeline;
 pub mod policy;
+pub mod quarantine;
 pub mod report;
 pub mod resources;
 pub mod routing;

@@ -31,8 +31,9 @@ pub struct Summary {
     pub infections_logged: u64,
     pub infections_repaired: u64,
     pub infections_deleted: u64,
-    /// Logged + repaired + deleted + quarantined.
+    /// Logged + repaired + deleted (every infected file is one of them).
     pub infections_total: u64,
+    /// Infected files also sent to the Central Quarantine.
     pub infections_quarantined: u64,
     /// Most found first, then by name.
     pub viruses: Vec<NameCount>,

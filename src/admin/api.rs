@@ -29,7 +29,8 @@ pub struct Status {
     pub queue_hold: usize,
     pub started_at: String,
     pub scanning_enabled: bool,
-    /// What is sent to the Central Quarantine (none yet: "nothing").
+    /// What is sent to the Central Quarantine: "nothing", "unrepaired"
+    /// or "all" (`antivirus.quarantine.mode`).
     pub quarantine_mode: &'static str,
     /// "Delivery" or "Pause".
     pub delivery: &'static str,
@@ -69,7 +70,7 @@ pub async fn status_of(state: &AppState) -> Result<Status, String> {
         queue_hold: depths[2],
         started_at: state.started_at.clone(),
         scanning_enabled: config.antivirus.enabled,
-        quarantine_mode: "nothing",
+        quarantine_mode: config.antivirus.quarantine.mode.name(),
         delivery: if config.delivery.pause { "Pause" } else { "Delivery" },
         incoming: if config.delivery.reject_incoming { "Reject" } else { "Accept" },
         defs_sequence: defs.sequence,
@@ -80,4 +81,9 @@ pub async fn status_of(state: &AppState) -> Result<Status, String> {
 /// `GET /api/v1/status`.
 pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, (StatusCode, String)> {
     status_of(&state).await.map(Json).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+/// `GET /api/v1/counters`: the raw counters since start, for monitoring.
+pub async fn counters(State(state): State<AppState>) -> Json<crate::events::counters::Snapshot> {
+    Json(state.counters.snapshot())
 }

@@ -44,7 +44,8 @@ pub async fn api_access(State(state): State<AppState>, mut request: Request, nex
     let Some(session) = session_of(&state, &request) else { return unauthorized() };
     let Some(role) = session.role else { return unauthorized() };
     let reading = request.method() == Method::GET;
-    let report_path = ["/api/v1/status", "/api/v1/reports/"].iter().any(|p| request.uri().path().starts_with(p));
+    let report_path =
+        ["/api/v1/status", "/api/v1/counters", "/api/v1/reports/"].iter().any(|p| request.uri().path().starts_with(p));
     if role == Role::Report && !(reading && report_path) {
         return (StatusCode::FORBIDDEN, "the Report-only administrator may read status and reports only\n")
             .into_response();

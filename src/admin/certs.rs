@@ -461,8 +461,22 @@ fn set_validity(params: &mut CertificateParams, from: NaiveDate, until: NaiveDat
 }
 
 fn rustls_config(chain: Vec<CertificateDer<'static>>, key: &KeyPair) -> Result<ServerConfig, CertError> {
+    single_cert(chain, PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+}
+
+/// The TLS configuration for the chain and key in PEM files a
+/// configuration names (the quarantine server's `tls_cert` and `tls_key`),
+/// in any key format rustls reads.
+pub(super) fn files_config(cert: &Path, key: &Path) -> Result<ServerConfig, CertError> {
+    let chain = certificates(&read(cert)?, &cert.display().to_string())?;
+    if chain.is_empty() {
+        return Err(unreadable(cert.display(), "it holds no certificate"));
+    }
+    single_cert(chain, private_key(&read(key)?, key)?)
+}
+
+fn single_cert(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<ServerConfig, CertError> {
     let action = "use the certificate for HTTPS";
-    let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
     ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(crypto(action))?

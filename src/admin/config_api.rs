@@ -1,6 +1,6 @@
-//! `/api/v1/config/{section}`: a configuration section as JSON, and its
-//! replacement. A `PUT` is validated like a form (every problem names its
-//! key; `422` with `{"errors": [{"key", "message"}]}`), then saved to the
+//! `/api/v1/config/{section}`: a configuration section as JSON, its
+//! replacement (`PUT`) and a partial change (`PATCH`). A change is
+//! validated like a form (every problem names its key; `422` with `{"errors": [{"key", "message"}]}`), then saved to the
 //! file and applied through `ConfigHandle::update`, as an *Object
 //! modified* event naming the user and client.
 
@@ -45,12 +45,44 @@ fn errors(problems: &[Problem]) -> Value {
     json!({ "errors": list })
 }
 
-/// `PUT /api/v1/config/{section}` with the whole section as the body.
-pub async fn put(
+/// `PUT /api/v1/config/{section}` with the whole section as the body
+/// (keys left out take their defaults).
+pub async fn put(state: State<AppState>, visitor: Visitor, name: Path<String>, Json(body): Json<Value>) -> Response {
+    change(state, visitor, name, move |slot: &mut Value| *slot = body).await
+}
+
+/// `PATCH /api/v1/config/{section}` with a JSON merge patch (RFC 7396):
+/// only the keys given change, `null` restores a key's default.
+pub async fn patch(state: State<AppState>, visitor: Visitor, name: Path<String>, Json(body): Json<Value>) -> Response {
+    change(state, visitor, name, move |slot: &mut Value| merge_patch(slot, body)).await
+}
+
+/// Apply an RFC 7396 merge patch to `target`.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    if let Value::Object(fields) = target {
+        for (key, value) in changes {
+            if value.is_null() {
+                fields.remove(&key);
+            } else {
+                merge_patch(fields.entry(key).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+/// Validate, save and apply the section `name` as `edit` leaves it.
+async fn change(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(name): Path<String>,
-    Json(body): Json<Value>,
+    edit: impl FnOnce(&mut Value) + Send + 'static,
 ) -> Response {
     if section(&mut serde_json::to_value(&*state.config.current()).unwrap_or(Value::Null), &name).is_none() {
         return no_section(&name);
@@ -58,7 +90,7 @@ pub async fn put(
     let edit = move |old: &Config| {
         let mut json = serde_json::to_value(old).unwrap_or(Value::Null);
         if let Some(slot) = section(&mut json, &name) {
-            *slot = body;
+            edit(slot);
         }
         Config::from_json(json).map_err(|problems| errors(&problems))
     };
@@ -69,5 +101,18 @@ pub async fn put(
             (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "errors": [{ "key": "", "message": why }] })))
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn a_merge_patch_changes_only_what_it_names() {
+        let mut section = json!({"pause": false, "limits": {"a": 1, "b": 2}, "gone": 3});
+        merge_patch(&mut section, json!({"pause": true, "limits": {"b": 5}, "gone": null}));
+        assert_eq!(section, json!({"pause": true, "limits": {"a": 1, "b": 5}}));
     }
 }

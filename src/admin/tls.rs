@@ -1,15 +1,16 @@
 //! HTTPS for the administration server: a listener `axum::serve` can use,
 //! which does every TLS handshake in its own task (a slow or silent client
-//! holds up nobody) with the certificate of the [`CertStore`], reloaded when
-//! its file changes so an installed certificate takes effect without a
-//! restart.
+//! holds up nobody) with the certificate of the [`CertStore`] (or of PEM
+//! files a configuration names), reloaded when its file changes so an
+//! installed certificate takes effect without a restart.
 
-use super::certs::{CertError, CertStore};
+use super::certs::{CertError, CertStore, files_config};
 use axum::Router;
 use axum::serve::{Listener, ListenerExt};
+use rustls::ServerConfig;
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,7 +38,13 @@ impl TlsListener {
     /// start.
     pub fn new(tcp: TcpListener, store: CertStore, hostname: &str) -> Result<TlsListener, CertError> {
         store.ensure_serving(hostname)?;
-        Ok(TlsListener { tcp, cert: ServingCert::load(store)?, handshakes: JoinSet::new() })
+        Ok(TlsListener { tcp, cert: ServingCert::load(Source::Store(store))?, handshakes: JoinSet::new() })
+    }
+
+    /// Serve on `tcp` with the chain in the PEM file `cert` and the key in
+    /// `key` (reloaded when `cert` changes).
+    pub fn with_files(tcp: TcpListener, cert: PathBuf, key: PathBuf) -> Result<TlsListener, CertError> {
+        Ok(TlsListener { tcp, cert: ServingCert::load(Source::Files { cert, key })?, handshakes: JoinSet::new() })
     }
 
     /// Start a handshake in its own task; its result waits in `handshakes`.
@@ -107,21 +114,47 @@ pub async fn serve(listener: TlsListener, app: Router) -> io::Result<()> {
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
 }
 
+/// Where the served certificate comes from.
+enum Source {
+    /// The administration server's store: self-signed at first start,
+    /// replaced by an installed one.
+    Store(CertStore),
+    /// PEM files a configuration names.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+impl Source {
+    /// The file whose change means a new certificate.
+    fn watched(&self) -> PathBuf {
+        match self {
+            Source::Store(store) => store.serving_path(),
+            Source::Files { cert, .. } => cert.clone(),
+        }
+    }
+
+    fn server_config(&self) -> Result<ServerConfig, CertError> {
+        match self {
+            Source::Store(store) => store.server_config(),
+            Source::Files { cert, key } => files_config(cert, key),
+        }
+    }
+}
+
 /// The acceptor for the served certificate, rebuilt when the file's
 /// identity (modification time and inode: an install renames a new file
 /// over it) changes. Only the accepting loop uses it, so no lock.
 struct ServingCert {
-    store: CertStore,
+    source: Source,
     acceptor: TlsAcceptor,
     stamp: Option<(SystemTime, u64)>,
     checked: Instant,
 }
 
 impl ServingCert {
-    fn load(store: CertStore) -> Result<ServingCert, CertError> {
-        let stamp = stamp(&store.serving_path());
-        let acceptor = TlsAcceptor::from(Arc::new(store.server_config()?));
-        Ok(ServingCert { store, acceptor, stamp, checked: Instant::now() })
+    fn load(source: Source) -> Result<ServingCert, CertError> {
+        let stamp = stamp(&source.watched());
+        let acceptor = TlsAcceptor::from(Arc::new(source.server_config()?));
+        Ok(ServingCert { source, acceptor, stamp, checked: Instant::now() })
     }
 
     /// The current acceptor; the file is looked at (one `stat`) at most once
@@ -131,10 +164,10 @@ impl ServingCert {
         if self.checked.elapsed() >= RECHECK {
             self.checked = Instant::now();
             // Taken before reading: a change in between is seen next time.
-            let stamp = stamp(&self.store.serving_path());
+            let stamp = stamp(&self.source.watched());
             if stamp != self.stamp {
                 self.stamp = stamp;
-                match self.store.server_config() {
+                match self.source.server_config() {
                     Ok(config) => {
                         self.acceptor = TlsAcceptor::from(Arc::new(config));
                         tracing::info!("HTTPS certificate reloaded");

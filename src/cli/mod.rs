@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check-config`, `passwd`, `status`, `queue`
-//! administration, `scan`, `defs` and `report`.
+//! administration, `scan`, `defs`, `report` and `quarantine serve`.
 
 mod defs;
 mod report;
@@ -79,6 +79,21 @@ enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// The Central Quarantine server.
+    Quarantine {
+        #[command(subcommand)]
+        action: QuarantineAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineAction {
+    /// Run the Central Quarantine server.
+    Serve {
+        /// The server's configuration file: one `[quarantine_server]` table.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +148,21 @@ pub fn run(cli: Cli) -> ExitCode {
             Some(cfg) => status(&cfg),
             None => ExitCode::from(2),
         },
+        Command::Quarantine { action: QuarantineAction::Serve { config } } => quarantine_serve(&config),
+    }
+}
+
+fn quarantine_serve(path: &Path) -> ExitCode {
+    init_logging();
+    match crate::quarantine::server::Settings::load(path) {
+        Ok(settings) => run_until_done(crate::quarantine::server::serve(settings)),
+        Err(problems) => {
+            eprintln!("{}: configuration refused:", path.display());
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -205,15 +235,15 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
-fn serve(path: &Path) -> ExitCode {
+/// Log to standard error at `RUST_LOG` (default `info`).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
-    let Some(config) = load(path) else { return ExitCode::from(2) };
-    if !path.exists() {
-        tracing::info!("{} not found: running with the built-in defaults", path.display());
-    }
-    let handle = ConfigHandle::new(config, Some(path.to_path_buf()));
+}
+
+/// Run a server on a multi-threaded runtime until it returns.
+fn run_until_done(server: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -221,13 +251,22 @@ fn serve(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::app::serve(handle)) {
+    match runtime.block_on(server) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn serve(path: &Path) -> ExitCode {
+    init_logging();
+    let Some(config) = load(path) else { return ExitCode::from(2) };
+    if !path.exists() {
+        tracing::info!("{} not found: running with the built-in defaults", path.display());
+    }
+    run_until_done(crate::app::serve(ConfigHandle::new(config, Some(path.to_path_buf()))))
 }
 
 fn queue(cfg: &Config, action: QueueAction) -> ExitCode {

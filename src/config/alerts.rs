@@ -31,6 +31,9 @@ pub struct Alerts {
     pub smtp_connection_failure: bool,
     /// An attempt to use the administration interface without the right.
     pub unauthorized_access: bool,
+    /// Infected files wait in the local quarantine: the Central
+    /// Quarantine cannot be reached or refuses the gateway.
+    pub quarantine_accumulating: bool,
     /// Free disk space or memory below this percentage is "low" (SPEC:
     /// 10 %).
     pub min_free_percent: u8,
@@ -54,6 +57,7 @@ impl Default for Alerts {
             frequent_failed_logons: true,
             smtp_connection_failure: true,
             unauthorized_access: true,
+            quarantine_accumulating: true,
             min_free_percent: 10,
         }
     }

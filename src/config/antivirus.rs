@@ -33,6 +33,7 @@ pub struct Antivirus {
     /// The scanners, in chain order. The heuristics run last unless listed.
     pub scanners: Vec<ScannerConfig>,
     pub outbreak: Outbreak,
+    pub quarantine: Quarantine,
 }
 
 impl Default for Antivirus {
@@ -51,6 +52,7 @@ impl Default for Antivirus {
             defs_dir: DEFAULT_DEFS_DIR.into(),
             scanners: vec![ScannerConfig::default()],
             outbreak: Outbreak::default(),
+            quarantine: Quarantine::default(),
         }
     }
 }
@@ -148,6 +150,76 @@ impl Default for Outbreak {
     }
 }
 
+/// `[antivirus.quarantine]`: which infected files go to the Central
+/// Quarantine (SPEC §6-7), and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quarantine {
+    pub mode: QuarantineMode,
+    /// The Central Quarantine's "host:port" (port 2847 when left out).
+    pub server: String,
+    /// This gateway's token, one of the server's `gateway_tokens`.
+    pub token: String,
+    /// Check the server's certificate; off only for a test server.
+    pub tls_verify: bool,
+    /// A PEM file of the CA (or the server's own certificate) to trust
+    /// instead of the public roots; empty for the public roots.
+    pub ca: String,
+}
+
+impl Default for Quarantine {
+    fn default() -> Self {
+        Quarantine {
+            mode: QuarantineMode::Nothing,
+            server: String::new(),
+            token: String::new(),
+            tls_verify: true,
+            ca: String::new(),
+        }
+    }
+}
+
+/// The Central Quarantine's port when `server` names none (SPEC §7).
+const QUARANTINE_PORT: u16 = 2847;
+
+impl Quarantine {
+    /// The server's host and port, `None` when `server` is not a
+    /// "host[:port]".
+    pub fn address(&self) -> Option<(String, u16)> {
+        let s = self.server.trim();
+        let bare_ip = s.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
+        match (bare_ip, s.parse::<std::net::SocketAddr>()) {
+            (Ok(ip), _) => Some((ip.to_string(), QUARANTINE_PORT)),
+            (_, Ok(a)) => Some((a.ip().to_string(), a.port())),
+            _ if s.contains(':') => super::parse_host_port(s),
+            _ => super::parse_host_port(&format!("{s}:{QUARANTINE_PORT}")),
+        }
+    }
+}
+
+/// What to quarantine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuarantineMode {
+    #[default]
+    Nothing,
+    /// Infected files the Repair action could not repair.
+    Unrepaired,
+    /// Every infected file, container members included.
+    All,
+}
+
+impl QuarantineMode {
+    /// The configuration value, for the Status page and API.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuarantineMode::Nothing => "nothing",
+            QuarantineMode::Unrepaired => "unrepaired",
+            QuarantineMode::All => "all",
+        }
+    }
+}
+
 /// Every problem in the antivirus settings.
 pub fn check(a: &Antivirus, p: &mut Vec<Problem>) {
     for (key, list) in [("antivirus.include", &a.include), ("antivirus.exclude", &a.exclude)] {
@@ -182,6 +254,37 @@ pub fn check(a: &Antivirus, p: &mut Vec<Problem>) {
     range(p, "antivirus.outbreak.minutes", a.outbreak.minutes, 1, 10_080);
     if a.defs_dir.trim().is_empty() {
         p.push(Problem::new("antivirus.defs_dir", "", "the directory holding signature files"));
+    }
+    check_quarantine(&a.quarantine, p);
+}
+
+/// The Central Quarantine must be named, with a token, once something is
+/// quarantined; a CA file must hold a certificate.
+fn check_quarantine(q: &Quarantine, p: &mut Vec<Problem>) {
+    let used = q.mode != QuarantineMode::Nothing;
+    if (used || !q.server.trim().is_empty()) && q.address().is_none() {
+        p.push(Problem::new(
+            "antivirus.quarantine.server",
+            &q.server,
+            format!(
+                "the Central Quarantine's \"host[:port]\" (port {QUARANTINE_PORT} if left out), e.g. \"cq.example.com\""
+            ),
+        ));
+    }
+    if used && q.token.trim().is_empty() {
+        p.push(Problem::new(
+            "antivirus.quarantine.token",
+            "",
+            "the token the Central Quarantine accepts from this gateway when mode is not \"nothing\"",
+        ));
+    }
+    if q.token.chars().any(|c| !c.is_ascii_graphic()) {
+        p.push(Problem::new("antivirus.quarantine.token", "(not shown)", "printable ASCII without spaces"));
+    }
+    if !q.ca.is_empty()
+        && let Err(why) = crate::quarantine::upload::trust_anchors(&q.ca)
+    {
+        p.push(Problem::new("antivirus.quarantine.ca", &q.ca, format!("a readable PEM file of certificates ({why})")));
     }
 }
 
@@ -240,9 +343,36 @@ mod tests {
             ("[antivirus.outbreak]\ncount = 0", "antivirus.outbreak.count"),
             ("[antivirus]\non_detect = \"quarantine\"", "antivirus.on_detect"),
             ("[antivirus]\nheuristic_level = \"extreme\"", "antivirus.heuristic_level"),
+            ("[antivirus.quarantine]\nmode = \"some\"", "antivirus.quarantine.mode"),
+            ("[antivirus.quarantine]\nmode = \"all\"\ntoken = \"t\"", "antivirus.quarantine.server"),
+            ("[antivirus.quarantine]\nserver = \"cq:port\"", "antivirus.quarantine.server"),
+            ("[antivirus.quarantine]\nmode = \"unrepaired\"\nserver = \"cq\"", "antivirus.quarantine.token"),
+            ("[antivirus.quarantine]\ntoken = \"two words\"", "antivirus.quarantine.token"),
+            ("[antivirus.quarantine]\nca = \"/nonexistent/ca.pem\"", "antivirus.quarantine.ca"),
         ] {
             assert!(problems(toml).iter().any(|k| k == key), "{key} not refused for {toml:?}: {:?}", problems(toml));
         }
+    }
+
+    #[test]
+    fn the_quarantine_is_off_by_default_and_its_port_is_2847() {
+        let q = Config::from_toml("").unwrap().antivirus.quarantine;
+        assert_eq!((q.mode, q.tls_verify, q.mode.name()), (QuarantineMode::Nothing, true, "nothing"));
+        let text = "[antivirus.quarantine]\nmode = \"all\"\nserver = \"CQ.example.com\"\ntoken = \"t1\"";
+        let q = Config::from_toml(text).unwrap().antivirus.quarantine;
+        assert_eq!((q.mode, q.address()), (QuarantineMode::All, Some(("cq.example.com".into(), QUARANTINE_PORT))));
+        for (server, address) in [
+            ("10.0.0.1", ("10.0.0.1", QUARANTINE_PORT)),
+            ("10.0.0.1:443", ("10.0.0.1", 443)),
+            ("::1", ("::1", QUARANTINE_PORT)),
+            ("[::1]:9", ("::1", 9)),
+            ("cq:8443", ("cq", 8443)),
+        ] {
+            let q = Quarantine { server: server.into(), ..Quarantine::default() };
+            assert_eq!(q.address(), Some((address.0.to_string(), address.1)), "{server}");
+        }
+        let problem = Config::from_toml("[antivirus.quarantine]\nmode = \"al\"").unwrap_err();
+        assert!(problem[0].to_string().contains("unrepaired"), "the allowed values are named: {}", problem[0]);
     }
 
     #[test]

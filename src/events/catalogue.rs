@@ -27,7 +27,8 @@ impl Event {
             | ScannerUnavailable { .. }
             | ScannerAvailable { .. }
             | LowResource { .. }
-            | FileAccessError { .. } => Category::System,
+            | FileAccessError { .. }
+            | QuarantineAccumulating { .. } => Category::System,
             ConnectionFrom { .. }
             | ConnectionClosed { .. }
             | ProtocolViolation { .. }
@@ -43,7 +44,7 @@ impl Event {
             | DeliveryFailed { .. }
             | Completed { .. }
             | DeliverySuppressed { .. } => Category::Message,
-            Blocking { .. } | SpamListRefused { .. } => Category::Blocking,
+            Blocking { .. } | Quarantined { .. } | SpamListRefused { .. } => Category::Blocking,
         }
     }
 
@@ -69,6 +70,7 @@ impl Event {
             LowResource { what, .. } if what == "memory" => "Low memory",
             LowResource { .. } => "Low disk space",
             FileAccessError { .. } => "File access error",
+            QuarantineAccumulating { .. } => "Quarantine accumulating",
             ConnectionFrom { .. } => "Connection from",
             ConnectionClosed { .. } => "Connection closed",
             ProtocolViolation { .. } => "Protocol violation",
@@ -85,6 +87,7 @@ impl Event {
             Completed { .. } => "Completed",
             DeliverySuppressed { .. } => "Delivery suppressed",
             Blocking { finding, handling, .. } => blocking_action(finding, handling),
+            Quarantined { .. } => "File quarantined",
             SpamListRefused { .. } => "Spam list block",
         }
     }
@@ -130,6 +133,10 @@ impl Event {
                 (r.file, r.reason) = (what.clone(), format!("{free_percent} % free"));
             }
             FileAccessError { path, why } => (r.file, r.reason) = (path.clone(), why.clone()),
+            QuarantineAccumulating { pending, server, why } => {
+                r.matched = server.clone();
+                r.reason = format!("{pending} items wait in the local quarantine: {why}");
+            }
             ConnectionFrom { connection_id, client_ip, result } => {
                 (r.connection_id, r.client_ip, r.reason) = (connection_id.clone(), client_ip.clone(), result.clone());
             }
@@ -180,6 +187,12 @@ impl Event {
                 message_fields(&mut r, message);
                 finding_fields(&mut r, finding);
                 (r.handling, r.reason) = (handling.to_string(), finding.to_string());
+            }
+            Quarantined { message, path, name, virus, result, item, bytes } => {
+                message_fields(&mut r, message);
+                (r.virus, r.file) = (virus.clone(), if name.is_empty() { path.clone() } else { name.clone() });
+                (r.handling, r.matched, r.bytes) = ("quarantined".into(), item.clone(), *bytes);
+                r.reason = format!("{result}; kept for the Central Quarantine as item {item}");
             }
             SpamListRefused { client_ip, sender, zone } => {
                 (r.client_ip, r.sender, r.matched) = (client_ip.clone(), sender.clone(), zone.clone());

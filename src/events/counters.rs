@@ -69,6 +69,7 @@ impl Counters {
             Event::Dropped { .. } => bump(&self.dropped, 1),
             Event::Held { .. } => bump(&self.held, 1),
             Event::Blocking { finding, handling, .. } => self.blocking(finding, handling),
+            Event::Quarantined { .. } => bump(&self.quarantined, 1),
             Event::UpdateAttempted { result } => {
                 let at = chrono::Local::now().format("%Y-%m-%d %H:%M").to_string();
                 *self.last_update.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, result.clone()));
@@ -159,6 +160,15 @@ mod tests {
                 finding: Finding::Subject { pattern: "*x*".into() },
                 handling: Handling::Forwarded("q@r.test".into()),
             },
+            Event::Quarantined {
+                message: m.clone(),
+                path: "2".into(),
+                name: "e.com".into(),
+                virus: "Eicar".into(),
+                result: "unrepairable".into(),
+                item: "Q1".into(),
+                bytes: 68,
+            },
             Event::Dropped { message: m.clone(), reason: "subject".into() },
             Event::Delivered { message: m, recipients: vec!["b@x.test".into()], host: "mx.x.test".into() },
         ] {
@@ -167,6 +177,7 @@ mod tests {
         let s = c.snapshot();
         assert_eq!((s.accepted, s.bytes_received, s.rejected), (2, 3072, 1));
         assert_eq!((s.deleted, s.repaired, s.logged, s.attachments_stripped), (2, 1, 0, 1));
+        assert_eq!(s.quarantined, 1, "a quarantined file is also counted by what was done with it");
         assert_eq!((s.forwarded, s.dropped, s.delivered), (1, 1, 1));
     }
 }

@@ -162,6 +162,14 @@ pub enum Event {
         path: String,
         why: String,
     },
+    /// Quarantined files wait in the local quarantine because the Central
+    /// Quarantine cannot be reached or refuses the gateway (once per
+    /// outage, SPEC §6).
+    QuarantineAccumulating {
+        pending: usize,
+        server: String,
+        why: String,
+    },
 
     // --- SMTP ---
     /// A client connected (`accepted`) or was turned away, and why.
@@ -260,6 +268,20 @@ pub enum Event {
         message: MessageRef,
         finding: Finding,
         handling: Handling,
+    },
+    /// An infected file was kept in the local quarantine, to be forwarded
+    /// to the Central Quarantine.
+    Quarantined {
+        message: MessageRef,
+        /// The file's MIME path and name.
+        path: String,
+        name: String,
+        virus: String,
+        /// The scan result sent with it: repaired, unrepairable, deleted…
+        result: String,
+        /// The local item, which the server also knows it by.
+        item: String,
+        bytes: u64,
     },
     /// A client was refused at `MAIL FROM` because a DNSBL lists it.
     SpamListRefused {

@@ -124,6 +124,7 @@ fn severity(r: &Record) -> u8 {
         | "Low memory"
         | "Scanner unavailable"
         | "File access error"
+        | "Quarantine accumulating"
         | "Service start failed"
         | "Virus outbreak"
         | "Held"

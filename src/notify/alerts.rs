@@ -29,6 +29,8 @@ pub enum AlertKind {
     SmtpConnectionFailure,
     /// Raised by no event yet: the administration server emits none.
     UnauthorizedAccess,
+    /// Items wait in the local quarantine (SPEC §6).
+    QuarantineAccumulating,
 }
 
 impl AlertKind {
@@ -50,6 +52,7 @@ impl AlertKind {
             AlertKind::FrequentFailedLogons => "Frequent failed logon attempts",
             AlertKind::SmtpConnectionFailure => "SMTP connection failure",
             AlertKind::UnauthorizedAccess => "Unauthorized access attempt",
+            AlertKind::QuarantineAccumulating => "Quarantine items accumulating",
         }
     }
 
@@ -71,6 +74,7 @@ impl AlertKind {
             AlertKind::FrequentFailedLogons => a.frequent_failed_logons,
             AlertKind::SmtpConnectionFailure => a.smtp_connection_failure,
             AlertKind::UnauthorizedAccess => a.unauthorized_access,
+            AlertKind::QuarantineAccumulating => a.quarantine_accumulating,
         }
     }
 }
@@ -131,6 +135,7 @@ impl AlertState {
             Event::ProtocolViolation { .. } => AlertKind::SmtpProtocolViolation,
             Event::HttpProtocolViolation { .. } => AlertKind::HttpProtocolViolation,
             Event::UnauthorizedAttempt { .. } => AlertKind::UnauthorizedAccess,
+            Event::QuarantineAccumulating { .. } => AlertKind::QuarantineAccumulating,
             Event::Logon { success: true, .. } => {
                 self.failed_logons = 0;
                 return None;
@@ -209,6 +214,11 @@ mod tests {
         assert_eq!(s.observe(&c, &memory, now).unwrap().subject, "MXGuard alert: Low memory");
         let held = Event::Held { message: MessageRef::default(), reason: "crashed".into() };
         assert!(s.observe(&c, &held, now).unwrap().body.contains("reason: crashed"));
+        let waiting =
+            Event::QuarantineAccumulating { pending: 3, server: "cq.test:2847".into(), why: "refused".into() };
+        let alert = s.observe(&c, &waiting, now).unwrap();
+        assert_eq!(alert.subject, "MXGuard alert: Quarantine items accumulating");
+        assert!(alert.body.contains("3 items wait") && alert.body.contains("cq.test:2847"), "{}", alert.body);
         let violation = Event::ProtocolViolation {
             connection_id: "C1".into(),
             client_ip: "192.0.2.9".into(),

@@ -8,6 +8,7 @@
 mod block;
 mod decompose;
 mod loops;
+mod quarantine;
 mod rewrite;
 mod scan;
 
@@ -16,6 +17,7 @@ use crate::delivery::Delivery;
 use crate::events::{Event, Events, MessageRef};
 use crate::mime::Decomposition;
 use crate::policy::Decision;
+use crate::quarantine::local::LocalQuarantine;
 use crate::scan::builtin::Signatures;
 use crate::spool::queue_file::QueuedMessage;
 use crate::spool::{MAX_ATTEMPTS, Queue, Spool};
@@ -83,13 +85,14 @@ impl Pipeline {
 
     /// The gateway's processing, in SPEC §1 order: set aside recipients
     /// that would loop, take the message apart, apply the blocking policy,
-    /// scan for viruses and act, then put the message back together.
-    pub fn standard(events: Events, signatures: Arc<Signatures>) -> Pipeline {
+    /// scan for viruses and act (quarantined files go to `quarantine`),
+    /// then put the message back together.
+    pub fn standard(events: Events, signatures: Arc<Signatures>, quarantine: Arc<LocalQuarantine>) -> Pipeline {
         Pipeline::new(vec![
             Box::new(loops::LoopGuard::new(events.clone())),
             Box::new(decompose::Decompose),
             Box::new(block::Block::new(events.clone())),
-            Box::new(scan::Scan::new(signatures, events)),
+            Box::new(scan::Scan::new(signatures, events, quarantine)),
             Box::new(rewrite::Rewrite),
         ])
     }

@@ -1,16 +1,17 @@
 //! Step 3: virus scanning (SPEC §6). Every file the decomposer found goes
 //! through the scanner chain, within the scan policy; the antivirus policy
-//! decides what becomes of the infected ones; a scanner failure makes the
-//! message follow the "cannot be processed" policy, never pass as clean;
-//! infected messages feed the outbreak window.
+//! decides what becomes of the infected ones and which are quarantined; a
+//! scanner failure makes the message follow the "cannot be processed"
+//! policy, never pass as clean; infected messages feed the outbreak window.
 
-use super::{Step, Verdict, Work};
+use super::{Step, Verdict, Work, quarantine};
 use crate::config::{Config, ScanPolicy, ScannerKind, Unprocessable};
 use crate::control::SCAN_ERROR;
 use crate::events::{Event, Events};
 use crate::mime::Part;
 use crate::policy::antivirus::{self, Infection};
 use crate::policy::{Finding, Handling};
+use crate::quarantine::local::LocalQuarantine;
 use crate::scan::builtin::{Builtin, Signatures};
 use crate::scan::clamd::{Address, Clamd};
 use crate::scan::heuristics::{Heuristics, Level};
@@ -25,6 +26,7 @@ pub struct Scan {
     signatures: Arc<Signatures>,
     events: Events,
     outbreak: Mutex<Window>,
+    quarantine: Arc<LocalQuarantine>,
 }
 
 /// When the recent infected messages arrived, and the last alert.
@@ -35,9 +37,10 @@ struct Window {
 }
 
 impl Scan {
-    /// A step using `signatures` for the built-in engine.
-    pub fn new(signatures: Arc<Signatures>, events: Events) -> Scan {
-        Scan { signatures, events, outbreak: Mutex::new(Window::default()) }
+    /// A step using `signatures` for the built-in engine and keeping
+    /// the files the quarantine mode takes in `quarantine`.
+    pub fn new(signatures: Arc<Signatures>, events: Events, quarantine: Arc<LocalQuarantine>) -> Scan {
+        Scan { signatures, events, outbreak: Mutex::new(Window::default()), quarantine }
     }
 
     /// The configured chain; the heuristics run last unless placed.
@@ -169,6 +172,12 @@ impl Step for Scan {
         }
         let infected = !found.infections.is_empty();
         let decided = antivirus::decide(&config.antivirus, &found.infections);
+        let sequence = self.signatures.current().sequence;
+        if let Err(why) =
+            quarantine::keep(&self.quarantine, &self.events, sequence, work, &found.infections, &decided.quarantine)
+        {
+            return Verdict::Hold(why);
+        }
         findings.extend(decided.findings);
         for (finding, handling) in &findings {
             let event =

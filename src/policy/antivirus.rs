@@ -4,10 +4,11 @@
 //! an infected member of a zip, tar, uuencode or BinHex container (or a
 //! part of a forwarded message) is replaced by `DELETEDn.TXT`, and an
 //! Office document whose infection is in its macros loses its VBA project.
-//! Anything else is unrepairable.
+//! Anything else is unrepairable. The quarantine mode picks the infected
+//! files sent to the Central Quarantine as well.
 
 use super::{Finding, Handling};
-use crate::config::{Antivirus, OnDetect, OnNotRemoved, OnUnrepairable};
+use crate::config::{Antivirus, OnDetect, OnNotRemoved, OnUnrepairable, QuarantineMode};
 use crate::mime::containers::Kind;
 use crate::mime::rebuild::{Edit, Edits};
 use crate::mime::{Holds, Origin, Part};
@@ -27,13 +28,16 @@ pub struct Verdict {
     pub edits: Edits,
     /// Drop the message: an infection stays in it and the policy says so.
     pub drop: bool,
+    /// The infections (by index) sent to the Central Quarantine, each
+    /// with the scan result it is reported with.
+    pub quarantine: Vec<(usize, &'static str)>,
 }
 
 /// Decide for every infection in a message.
 pub fn decide(av: &Antivirus, infections: &[Infection<'_>]) -> Verdict {
     let mut v = Verdict::default();
     let stand_in = av.replace.then(|| av.replacement_text.clone());
-    for infection in infections {
+    for (index, infection) in infections.iter().enumerate() {
         let Some(file) = infection.lineage.last() else { continue };
         let handling = match av.on_detect {
             OnDetect::Log => Handling::Logged,
@@ -52,6 +56,9 @@ pub fn decide(av: &Antivirus, infections: &[Infection<'_>]) -> Verdict {
         if handling == Handling::Logged && av.on_not_removed == OnNotRemoved::Drop {
             v.drop = true;
         }
+        if let Some(result) = quarantined(av, &handling) {
+            v.quarantine.push((index, result));
+        }
         let name = file.names.first().cloned().unwrap_or_default();
         for d in &infection.detections {
             let finding = Finding::Virus {
@@ -64,6 +71,24 @@ pub fn decide(av: &Antivirus, infections: &[Infection<'_>]) -> Verdict {
         }
     }
     v
+}
+
+/// The scan result an infected file handled `handling` is quarantined
+/// with, if the quarantine mode takes it: every infected file under
+/// "all", only those the Repair action could not repair under
+/// "unrepaired".
+fn quarantined(av: &Antivirus, handling: &Handling) -> Option<&'static str> {
+    let result = match (av.on_detect, handling) {
+        (OnDetect::Repair, Handling::Repaired) => "repaired",
+        (OnDetect::Repair, _) => "unrepairable",
+        (OnDetect::Delete, _) => "deleted",
+        (OnDetect::Log, _) => "logged",
+    };
+    match av.quarantine.mode {
+        QuarantineMode::All => Some(result),
+        QuarantineMode::Unrepaired => (result == "unrepairable").then_some(result),
+        QuarantineMode::Nothing => None,
+    }
 }
 
 /// Delete the attachment the infected file came in (the innermost MIME
@@ -163,6 +188,29 @@ mod tests {
             assert_eq!(w.edits.contains_key(unrepairable_outcome.0), !unrepairable_outcome.0.is_empty());
             assert_eq!(v.drop || w.drop, drops);
         }
+    }
+
+    #[test]
+    fn the_quarantine_mode_picks_the_infected_files() {
+        let zip = mime("2", "files.zip", Some(Holds::Archive(Kind::Zip)));
+        let inside = member("2:eicar.com", "eicar.com", None);
+        let top = mime("3", "eicar.com", None);
+        let infections = [
+            Infection { lineage: vec![&zip, &inside], detections: eicar() },
+            Infection { lineage: vec![&top], detections: eicar() },
+        ];
+        let with = |mode, on_detect| {
+            let mut av = policy(on_detect, OnUnrepairable::Delete, OnNotRemoved::Log);
+            av.quarantine.mode = mode;
+            decide(&av, &infections).quarantine
+        };
+        use QuarantineMode::*;
+        assert_eq!(with(Nothing, OnDetect::Repair), vec![]);
+        assert_eq!(with(Unrepaired, OnDetect::Repair), vec![(1, "unrepairable")]);
+        assert_eq!(with(All, OnDetect::Repair), vec![(0, "repaired"), (1, "unrepairable")]);
+        assert_eq!(with(Unrepaired, OnDetect::Delete), vec![], "only when the action is Repair");
+        assert_eq!(with(All, OnDetect::Delete), vec![(0, "deleted"), (1, "deleted")]);
+        assert_eq!(with(All, OnDetect::Log), vec![(0, "logged"), (1, "logged")]);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! Every port is ephemeral and every server listens on 127.0.0.1 only.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -34,11 +34,69 @@ pub struct Field {
     pub integer: bool,
 }
 
+/// A list of tables (`[[antivirus.scanners]]`), edited as a table with one
+/// row per entry and a blank row to add one; unticking *Use* removes an
+/// entry. Inputs are named `<key>.<row>.<column>`.
+#[derive(Debug, Clone)]
+pub struct Records {
+    /// The dotted key of the list.
+    pub name: String,
+    pub label: String,
+    pub columns: Vec<String>,
+    /// The entries, then the blank one.
+    pub rows: Vec<Vec<Field>>,
+    /// How many of `rows` are entries (the rest is the blank row).
+    pub entries: usize,
+    pub error: String,
+}
+
 /// A rendered group.
 #[derive(Debug, Clone)]
 pub struct FieldSet {
     pub title: &'static str,
     pub fields: Vec<Field>,
+    pub records: Vec<Records>,
+}
+
+/// What a new entry of a list of tables starts as, and its columns in
+/// the order shown; lists without one are edited on pages of their own
+/// (routing).
+fn blank_entry(key: &str) -> Option<(Value, &'static [&'static str])> {
+    let (entry, columns): (_, &[&str]) = match key {
+        "antivirus.scanners" => {
+            (serde_json::to_value(crate::config::ScannerConfig::default()), &["kind", "address", "timeout_seconds"])
+        }
+        "blocking.dnsbl.zones" => {
+            (serde_json::to_value(crate::config::DnsblZone::default()), &["zone", "enabled", "codes"])
+        }
+        _ => return None,
+    };
+    Some((entry.ok()?, columns))
+}
+
+/// The table editor for the list `key`, or `None` if it has none.
+fn records(key: String, items: &[Value]) -> Option<Records> {
+    let (blank, columns) = blank_entry(&key)?;
+    let row = |i: usize, entry: &Value| -> Vec<Field> {
+        columns
+            .iter()
+            .filter_map(|c| {
+                let mut f = field(format!("{key}.{i}.{c}"), entry.get(c).unwrap_or(&blank[c]))?;
+                f.label = label(c);
+                Some(f)
+            })
+            .collect()
+    };
+    let mut rows: Vec<Vec<Field>> = items.iter().enumerate().map(|(i, e)| row(i, e)).collect();
+    rows.push(row(items.len(), &blank));
+    Some(Records {
+        label: label(key.rsplit('.').next().unwrap_or(&key)),
+        columns: columns.iter().map(|c| label(c)).collect(),
+        entries: items.len(),
+        name: key,
+        rows,
+        error: String::new(),
+    })
 }
 
 /// The choices of a key whose value is one of a fixed set.
@@ -49,6 +107,7 @@ fn choices(key: &str) -> Option<&'static [&'static str]> {
         "action" if key == "blocking.encrypted.action" => &["delete", "drop", "log", "forward"],
         "action" => &["drop", "log", "forward"],
         "mode" if key == "relay.mode" => &["allow", "listed"],
+        "mode" if key == "antivirus.quarantine.mode" => &["nothing", "unrepaired", "all"],
         "inbound" | "outbound" => &["disable", "on_error", "all"],
         "data" => &["ignore", "summarize", "echo"],
         "scan_policy" => &["all", "include", "exclude"],
@@ -56,6 +115,7 @@ fn choices(key: &str) -> Option<&'static [&'static str]> {
         "on_unrepairable" => &["delete", "log"],
         "on_not_removed" => &["drop", "log"],
         "heuristic_level" => &["off", "low", "medium", "high"],
+        "kind" => &["builtin", "clamd", "heuristics"],
         "retain" => &["1w", "2w", "1m", "3m", "6m", "1y", "never"],
         _ => return None,
     })
@@ -130,15 +190,47 @@ pub fn fields(config: &Config, groups: &[Group]) -> Vec<FieldSet> {
         .iter()
         .map(|g| {
             let table = lookup(&json, g.table).and_then(Value::as_object);
-            let fields = table
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| g.keys.is_empty() || g.keys.contains(&k.as_str()))
-                .filter_map(|(k, v)| field(format!("{}.{k}", g.table), v))
-                .collect();
-            FieldSet { title: g.title, fields }
+            let keys =
+                || table.into_iter().flatten().filter(|(k, _)| g.keys.is_empty() || g.keys.contains(&k.as_str()));
+            let fields = keys().filter_map(|(k, v)| field(format!("{}.{k}", g.table), v)).collect();
+            let records = keys().filter_map(|(k, v)| records(format!("{}.{k}", g.table), v.as_array()?)).collect();
+            FieldSet { title: g.title, fields, records }
         })
         .collect()
+}
+
+/// Read a field's posted `input` back into it and into its JSON value;
+/// `None` (with the problem noted) when it is not of the field's kind.
+fn read(f: &mut Field, input: Option<String>, problems: &mut Vec<Problem>) -> Option<Value> {
+    Some(match f.kind {
+        "checkbox" => {
+            f.checked = input.is_some();
+            Value::Bool(f.checked)
+        }
+        "number" => {
+            f.value = input.unwrap_or_default().trim().to_string();
+            let parsed = if f.integer {
+                f.value.parse::<i64>().ok().map(Value::from)
+            } else {
+                f.value.parse::<f64>().ok().and_then(|n| serde_json::Number::from_f64(n).map(Value::Number))
+            };
+            if parsed.is_none() {
+                let what = if f.integer { "a whole number" } else { "a number" };
+                problems.push(Problem::new(f.name.clone(), &f.value, what));
+            }
+            parsed?
+        }
+        "lines" => {
+            f.value = input.unwrap_or_default();
+            Value::Array(
+                f.value.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| Value::String(l.into())).collect(),
+            )
+        }
+        _ => {
+            f.value = input.unwrap_or_default();
+            Value::String(f.value.clone())
+        }
+    })
 }
 
 /// Apply a posted form to `config`: the new configuration, or the field
@@ -156,61 +248,74 @@ pub fn apply(
     let mut problems = Vec::new();
     for f in sets.iter_mut().flat_map(|s| s.fields.iter_mut()) {
         let input = get(&f.name);
-        let new = match f.kind {
-            "checkbox" => {
-                f.checked = input.is_some();
-                Value::Bool(f.checked)
-            }
-            "number" => {
-                f.value = input.unwrap_or_default().trim().to_string();
-                let parsed = if f.integer {
-                    f.value.parse::<i64>().ok().map(Value::from)
-                } else {
-                    f.value.parse::<f64>().ok().and_then(|n| serde_json::Number::from_f64(n).map(Value::Number))
-                };
-                match parsed {
-                    Some(v) => v,
-                    None => {
-                        let what = if f.integer { "a whole number" } else { "a number" };
-                        problems.push(Problem::new(f.name.clone(), &f.value, what));
-                        continue;
-                    }
+        if let Some(new) = read(f, input, &mut problems)
+            && let Some(slot) = lookup_mut(&mut json, &f.name)
+        {
+            *slot = new;
+        }
+    }
+    for r in sets.iter_mut().flat_map(|s| s.records.iter_mut()) {
+        let mut kept = Vec::new();
+        for (i, row) in r.rows.iter_mut().enumerate() {
+            let mut entry = serde_json::Map::new();
+            for f in row.iter_mut() {
+                let column = f.name.rsplit('.').next().unwrap_or_default().to_string();
+                if let Some(value) = read(f, get(&f.name), &mut problems) {
+                    entry.insert(column, value);
                 }
             }
-            "lines" => {
-                f.value = input.unwrap_or_default();
-                Value::Array(
-                    f.value.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| Value::String(l.into())).collect(),
-                )
+            if get(&format!("{}.{i}.use", r.name)).is_some() {
+                kept.push(Value::Object(entry));
             }
-            _ => {
-                f.value = input.unwrap_or_default();
-                Value::String(f.value.clone())
-            }
-        };
-        if let Some(slot) = lookup_mut(&mut json, &f.name) {
-            *slot = new;
+        }
+        if let Some(slot) = lookup_mut(&mut json, &r.name) {
+            *slot = Value::Array(kept);
         }
     }
     let result = if problems.is_empty() { Config::from_json(json) } else { Err(problems) };
     result.map_err(|problems| place(sets, problems))
 }
 
-/// Attach each problem to the field its key names.
+/// True if the problem `key` is about `name` or something inside it.
+fn names(key: &str, name: &str) -> bool {
+    key.strip_prefix(name).is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+}
+
+/// Where a problem with `key` is shown: its field's message, else its
+/// list's.
+fn error_slot<'a>(sets: &'a mut [FieldSet], key: &str) -> Option<&'a mut String> {
+    let in_fields = sets.iter().any(|s| s.fields.iter().any(|f| names(key, &f.name)));
+    if in_fields {
+        sets.iter_mut().flat_map(|s| s.fields.iter_mut()).find(|f| names(key, &f.name)).map(|f| &mut f.error)
+    } else {
+        sets.iter_mut().flat_map(|s| s.records.iter_mut()).find(|r| names(key, &r.name)).map(|r| &mut r.error)
+    }
+}
+
+/// The entry number (from 1) and column a key like `x.list[1].column`
+/// names.
+fn entry_of(key: &str) -> Option<(usize, &str)> {
+    let (_, rest) = key.split_once('[')?;
+    let (index, column) = rest.split_once("].")?;
+    Some((index.parse::<usize>().ok()? + 1, column))
+}
+
+/// Attach each problem to the field (or list) its key names.
 pub fn place(mut sets: Vec<FieldSet>, problems: Vec<Problem>) -> (Vec<FieldSet>, Vec<String>) {
     let mut general = Vec::new();
     for p in problems {
-        let owner = sets.iter_mut().flat_map(|s| s.fields.iter_mut()).find(|f| {
-            p.key == f.name || p.key.strip_prefix(f.name.as_str()).is_some_and(|rest| rest.starts_with(['[', '.']))
-        });
         let text = if p.value.is_empty() {
             p.allowed.clone()
         } else {
             format!("{:?} is not allowed: use {}", p.value, p.allowed)
         };
-        match owner {
-            Some(f) if f.error.is_empty() => f.error = text,
-            Some(f) => f.error = format!("{}; {text}", f.error),
+        let text = match entry_of(&p.key) {
+            Some((n, column)) => format!("Entry {n}, {}: {text}", label(column).to_lowercase()),
+            None => text,
+        };
+        match error_slot(&mut sets, &p.key) {
+            Some(slot) if slot.is_empty() => *slot = text,
+            Some(slot) => *slot = format!("{slot}; {text}"),
             None => general.push(p.to_string()),
         }
     }
@@ -226,11 +331,21 @@ mod tests {
         Group { title: "Subject", table: "blocking.subject", keys: &["enabled", "patterns", "action"] },
     ];
 
-    /// The form as the page shows it, with `changes` made.
-    fn posted(config: &Config, changes: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut form: Vec<(String, String)> = fields(config, GROUPS)
+    /// The form as the page shows `groups`, with `changes` made.
+    fn posted_for(config: &Config, groups: &[Group], changes: &[(&str, &str)]) -> Vec<(String, String)> {
+        let sets = fields(config, groups);
+        let in_lists = sets.iter().flat_map(|s| &s.records).flat_map(|r| {
+            let used = (0..r.entries).map(|i| Field {
+                name: format!("{}.{i}.use", r.name),
+                checked: true,
+                ..r.rows[0][0].clone()
+            });
+            r.rows.iter().flatten().cloned().chain(used.map(|f| Field { kind: "checkbox", ..f }))
+        });
+        let mut form: Vec<(String, String)> = sets
             .iter()
             .flat_map(|s| s.fields.clone())
+            .chain(in_lists)
             .filter(|f| f.kind != "checkbox" || f.checked)
             .map(|f| (f.name, if f.kind == "checkbox" { "on".into() } else { f.value }))
             .collect();
@@ -239,6 +354,41 @@ mod tests {
             form.push((key.to_string(), value.to_string()));
         }
         form
+    }
+
+    fn posted(config: &Config, changes: &[(&str, &str)]) -> Vec<(String, String)> {
+        posted_for(config, GROUPS, changes)
+    }
+
+    const SCANNERS: &[Group] = &[Group { title: "Antivirus", table: "antivirus", keys: &["scanners"] }];
+
+    #[test]
+    fn lists_of_tables_are_edited_as_rows() {
+        let old = Config::default();
+        let sets = fields(&old, SCANNERS);
+        let list = &sets[0].records[0];
+        assert_eq!((list.name.as_str(), list.entries, list.rows.len()), ("antivirus.scanners", 1, 2));
+        assert_eq!(list.rows[0][0].kind, "select", "{list:?}");
+
+        let add = [
+            ("antivirus.scanners.1.use", "on"),
+            ("antivirus.scanners.1.kind", "clamd"),
+            ("antivirus.scanners.1.address", "127.0.0.1:3310"),
+            ("antivirus.scanners.1.timeout_seconds", "10"),
+        ];
+        let new = apply(&old, SCANNERS, &posted_for(&old, SCANNERS, &add)).unwrap();
+        assert_eq!(new.antivirus.scanners.len(), 2);
+        assert_eq!(new.antivirus.scanners[1].address, "127.0.0.1:3310");
+
+        let mut removed = posted_for(&new, SCANNERS, &[]);
+        removed.retain(|(k, _)| k != "antivirus.scanners.0.use");
+        let newer = apply(&new, SCANNERS, &removed).unwrap();
+        assert_eq!(newer.antivirus.scanners, new.antivirus.scanners[1..]);
+
+        let bad = [("antivirus.scanners.1.use", "on"), ("antivirus.scanners.1.kind", "clamd")];
+        let (sets, general) = apply(&old, SCANNERS, &posted_for(&old, SCANNERS, &bad)).unwrap_err();
+        assert!(sets[0].records[0].error.starts_with("Entry 2, address: "), "{sets:?} {general:?}");
+        assert!(general.is_empty(), "{general:?}");
     }
 
     #[test]

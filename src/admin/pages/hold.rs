@@ -5,21 +5,11 @@
 use super::{Frame, render};
 use crate::admin::AppState;
 use crate::admin::guard::Visitor;
-use crate::control::{self, ControlCommand};
-use crate::spool::Queue;
+use crate::admin::held::{self, Action, Held};
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
-
-/// A held message as listed.
-pub struct Held {
-    pub id: String,
-    pub arrival: String,
-    pub sender: String,
-    pub recipients: String,
-    pub reason: String,
-}
 
 #[derive(Template)]
 #[template(path = "hold.html")]
@@ -29,28 +19,9 @@ struct HoldPage {
     error: String,
 }
 
-fn list(state: &AppState) -> Vec<Held> {
-    let spool = &state.spool;
-    spool
-        .list(Queue::Hold)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|id| {
-            let m = spool.load_header(Queue::Hold, &id).ok()?.message;
-            let arrival = chrono::DateTime::from_timestamp(i64::try_from(m.arrival).ok()?, 0)?
-                .with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string();
-            let recipients = m.envelope.recipients.iter().map(|r| r.address.as_str()).collect::<Vec<_>>().join(", ");
-            let sender = if m.envelope.sender.is_empty() { "<>".into() } else { m.envelope.sender.clone() };
-            Some(Held { id, arrival, sender, recipients, reason: m.reason })
-        })
-        .collect()
-}
-
 async fn show(state: &AppState, visitor: &Visitor, notice: String, error: String) -> Response {
-    let listed = state.clone();
-    let held = tokio::task::spawn_blocking(move || list(&listed)).await.unwrap_or_default();
+    let spool = state.spool.clone();
+    let held = tokio::task::spawn_blocking(move || held::list(&spool)).await.unwrap_or_default();
     render(&HoldPage { frame: Frame::new(visitor, "/config/hold", "Hold Queue").with_notice(notice), held, error })
 }
 
@@ -65,34 +36,19 @@ pub async fn act(State(state): State<AppState>, visitor: Visitor, Form(form): Fo
     if let Some(refused) = visitor.csrf_refusal(&state, &value("csrf"), "POST /config/hold") {
         return refused;
     }
-    let ids: Vec<String> = form.iter().filter(|(k, _)| k == "id").map(|(_, v)| v.clone()).collect();
-    let which: Vec<String> = if value("scope") == "all" { vec!["all".into()] } else { ids };
+    let Some(action) = Action::parse(&value("action")) else {
+        return show(&state, &visitor, String::new(), "Choose Reprocess, Drop or Forward a copy.".into()).await;
+    };
+    let which: Vec<String> = if value("scope") == "all" {
+        vec!["all".into()]
+    } else {
+        form.iter().filter(|(k, _)| k == "id").map(|(_, v)| v.clone()).collect()
+    };
     if which.is_empty() {
         return show(&state, &visitor, String::new(), "Tick at least one message, or choose All.".into()).await;
     }
-    let to = value("forward_to");
-    let command = |which: String| match value("action").as_str() {
-        "reprocess" => Some(ControlCommand::Reprocess(which)),
-        "drop" => Some(ControlCommand::Drop(which)),
-        "forward" => Some(ControlCommand::Forward {
-            which,
-            to: to.clone(),
-            subject: "Copy of a message in the mxguard hold queue".into(),
-        }),
-        _ => None,
-    };
-    if value("action") == "forward" && !crate::config::is_address(&to) {
-        return show(&state, &visitor, String::new(), format!("{to:?} is not an e-mail address to forward to.")).await;
+    match held::act(&state, action, which, &value("forward_to")).await {
+        Ok(done) => show(&state, &visitor, done.join("; "), String::new()).await,
+        Err(e) => show(&state, &visitor, e.done.join("; "), format!("{}.", e.why)).await,
     }
-    let mut done = Vec::new();
-    for w in which {
-        let Some(cmd) = command(w) else {
-            return show(&state, &visitor, String::new(), "Choose Reprocess, Drop or Forward a copy.".into()).await;
-        };
-        match control::run(&state, cmd).await {
-            Ok(text) => done.push(text),
-            Err(e) => return show(&state, &visitor, done.join("; "), e).await,
-        }
-    }
-    show(&state, &visitor, done.join("; "), String::new()).await
 }

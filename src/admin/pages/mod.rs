@@ -47,7 +47,14 @@ const SECTIONS: &[(&str, &[(&str, &str)])] = &[
             ("/blocking/antirelay", "Anti-Relay"),
         ],
     ),
-    ("Antivirus Policy", &[("/antivirus", "Antivirus"), ("/antivirus/outbreak", "Outbreak Alert")]),
+    (
+        "Antivirus Policy",
+        &[
+            ("/antivirus", "Antivirus"),
+            ("/antivirus/quarantine", "Quarantine"),
+            ("/antivirus/outbreak", "Outbreak Alert"),
+        ],
+    ),
     ("LiveUpdate", &[("/liveupdate", "LiveUpdate")]),
     ("Reporting", &[("/reports/summary", "Summary Report"), ("/reports/detail", "Detail Report")]),
 ];

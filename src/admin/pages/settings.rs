@@ -169,6 +169,7 @@ pub const PAGES: &[SettingsPage] = &[
                 "replace",
                 "replacement_text",
                 "defs_dir",
+                "scanners",
             ],
         }],
         tabs: ANTIVIRUS_TABS,
@@ -179,6 +180,13 @@ pub const PAGES: &[SettingsPage] = &[
         intro: "Who is told about a virus, and what they read.",
         groups: &[group("Virus notification", "notify.virus")],
         tabs: ANTIVIRUS_TABS,
+    },
+    SettingsPage {
+        path: "/antivirus/quarantine",
+        title: "Quarantine",
+        intro: "Infected files sent to the Central Quarantine (mode: nothing, unrepaired or all), and how to reach it. While it is down, files wait in the local quarantine.",
+        groups: &[group("Central Quarantine", "antivirus.quarantine")],
+        tabs: &[],
     },
     SettingsPage {
         path: "/antivirus/outbreak",

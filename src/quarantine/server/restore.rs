@@ -1,0 +1,66 @@
+//! A sample handed out (restore, submission) as a zip encrypted with the
+//! password `infected`, the malware researchers' convention: no scanner on
+//! the way and no double-click sets it off, and every unzip tool opens it.
+//! Traditional PKWARE encryption (ZipCrypto) is used for that reason, not
+//! for secrecy.
+
+use std::io::{Cursor, Write};
+use zip::unstable::write::FileOptionsExt;
+use zip::write::SimpleFileOptions;
+
+/// The password of every archive handed out.
+pub const PASSWORD: &str = "infected";
+
+/// A zip holding `bytes` as the file `name` (reduced to a safe base name),
+/// encrypted with [`PASSWORD`].
+pub fn encrypted_zip(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let options = SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .with_deprecated_encryption(PASSWORD.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    zip.start_file(entry_name(name), options).map_err(|e| e.to_string())?;
+    zip.write_all(bytes).map_err(|e| e.to_string())?;
+    Ok(zip.finish().map_err(|e| e.to_string())?.into_inner())
+}
+
+/// The last path component of `name` without control characters, so an
+/// unzip never writes outside its directory; `sample.bin` if nothing is
+/// left.
+pub fn entry_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean == "." || clean == ".." { "sample.bin".into() } else { clean.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn opens_with_the_password_only() {
+        let zip = encrypted_zip("dir/evil.exe", b"MZ payload").unwrap();
+        let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+        // ZipCrypto checks a password against one byte: a wrong one is
+        // refused at once or (1 in 256) yields bytes that fail the CRC.
+        if let Ok(mut wrong) = archive.by_index_decrypt(0, b"wrong") {
+            let mut out = Vec::new();
+            assert!(wrong.read_to_end(&mut out).is_err() || out != b"MZ payload");
+        }
+        let mut file = archive.by_index_decrypt(0, PASSWORD.as_bytes()).unwrap();
+        assert_eq!(file.name().unwrap(), "evil.exe");
+        let mut back = Vec::new();
+        file.read_to_end(&mut back).unwrap();
+        assert_eq!(back, b"MZ payload");
+    }
+
+    #[test]
+    fn names_cannot_escape() {
+        assert_eq!(entry_name("..\\..\\x.doc"), "x.doc");
+        assert_eq!(entry_name("../"), "sample.bin");
+        assert_eq!(entry_name(".."), "sample.bin");
+        assert_eq!(entry_name("a\u{0}b"), "ab");
+    }
+}
