@@ -42,16 +42,7 @@ fn csrf(html: &str) -> String {
 }
 
 fn passwd(gw: &Gateway, role: &str, password: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mxguard"))
-        .args(["passwd", "--config"])
-        .arg(&gw.config_path)
-        .args(["--role", role])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success(), "mxguard passwd --role {role}");
+    common::passwd(&gw.config_path, role, password);
 }
 
 /// Log on as `role`; the session cookie.

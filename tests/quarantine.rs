@@ -269,7 +269,7 @@ fn a_refused_token_keeps_the_items_and_says_why() {
     let waiting = local_items(&gw);
     assert_eq!(waiting.len(), 1, "only the unrepaired file");
     assert_eq!(
-        (waiting[0].0["file_name"].as_str(), waiting[0].0["result"].as_str()),
+        (waiting[0].0["file_name"].as_str(), waiting[0].0["scan_result"].as_str()),
         (Some("eicar.com"), Some("unrepairable"))
     );
     assert!(cq.items().is_empty());

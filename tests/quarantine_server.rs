@@ -3,62 +3,39 @@
 //! uploads checked for size and checksum, identical samples stored once,
 //! retried uploads made idempotent, restore opened by the real `unzip`,
 //! rescans with a definitions directory, submission delivered to Postfix's
-//! smtp-sink, the quota, and configured certificates.
+//! smtp-sink, the quota, and configured certificates; signatures made from
+//! items and published to a real gateway's LiveUpdate, and alerts mailed.
 
 mod common;
+mod corpus;
 
-use common::{Sink, free_port, require, test_dir, wait_for, wait_port};
+use common::quarantine::{API_TOKEN, CentralQuarantine, GATEWAY_TOKEN, agent};
+use common::{Gateway, Sink, free_port, require, submit, test_dir, wait_for};
+use corpus::{Mail, delivered_anywhere};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const GATEWAY_TOKEN: &str = "gateway-token-one";
-const API_TOKEN: &str = "quarantine-api-token";
 const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
-/// The server running with a configuration written by the test.
-struct Server {
-    root: PathBuf,
-    port: u16,
-    child: Child,
-}
+/// The server, with the requests these tests make of it.
+struct Server(CentralQuarantine);
 
 impl Server {
     /// Start with the base settings plus `extra` lines in the table.
     fn start(root: &Path, extra: &str) -> Server {
-        let port = free_port();
-        let config = root.join("cq.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[quarantine_server]\nlisten = \"127.0.0.1:{port}\"\nstorage_dir = \"{}\"\n\
-                 gateway_tokens = [\"{GATEWAY_TOKEN}\"]\napi_tokens = [\"{API_TOKEN}\"]\nhostname = \"cq.test\"\n{extra}\n",
-                root.join("store").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(root.join("cq.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_mxguard"))
-            .args(["quarantine", "serve", "--config"])
-            .arg(&config)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let server = Server { root: root.to_path_buf(), port, child };
-        assert!(wait_port(port, Duration::from_secs(30)), "not listening; log:\n{}", server.log());
-        server
+        Server(CentralQuarantine::start(root, extra))
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.root.join("cq.log")).unwrap_or_default()
+        self.0.log()
     }
 
     fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
+        self.0.url(path)
     }
 
     /// Upload `body` declared as `size` bytes with SHA-256 `sha256`.
@@ -89,6 +66,16 @@ impl Server {
         self.upload_as(GATEWAY_TOKEN, body, body.len(), &sha256(body), sample_id)
     }
 
+    /// An administration request with a JSON body.
+    fn api_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = agent()
+            .post(self.url(path))
+            .header("Authorization", format!("Bearer {API_TOKEN}"))
+            .header("Content-Type", "application/json")
+            .send(body.to_string());
+        answer(response.expect("the server answers"))
+    }
+
     /// An administration request.
     fn api(&self, method: &str, path: &str) -> (u16, Value) {
         let agent = agent();
@@ -109,7 +96,7 @@ impl Server {
 
     /// The sample files in the store.
     fn stored_files(&self) -> Vec<PathBuf> {
-        let samples = self.root.join("store/samples");
+        let samples = self.0.root.join("store/samples");
         let mut files = Vec::new();
         for dir in std::fs::read_dir(samples).unwrap() {
             for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
@@ -118,18 +105,6 @@ impl Server {
         }
         files
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    let tls = ureq::tls::TlsConfig::builder().disable_verification(true).build();
-    ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).build().into()
 }
 
 fn answer(mut response: ureq::http::Response<ureq::Body>) -> (u16, Value) {
@@ -409,7 +384,7 @@ fn a_configured_certificate_is_served_and_bad_settings_are_named() {
     let trusting: ureq::Agent =
         ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).build().into();
     let response = trusting
-        .get(format!("https://127.0.0.1:{}/api/v1/status", server.port))
+        .get(format!("https://127.0.0.1:{}/api/v1/status", server.0.port))
         .header("Authorization", format!("Bearer {API_TOKEN}"))
         .call()
         .expect("the configured certificate verifies");
@@ -432,6 +407,185 @@ fn a_configured_certificate_is_served_and_bad_settings_are_named() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("quarantine_server.listen = \"everywhere\"") && stderr.contains("IP:port"), "{stderr}");
+}
+
+/// A certificate for 127.0.0.1 in `dir`: (certificate, key) PEM paths.
+fn loopback_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    (cert, key)
+}
+
+fn mxguard(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mxguard")).args(args).output().unwrap()
+}
+
+#[test]
+fn a_signature_made_from_an_item_reaches_a_gateway_that_then_detects_the_sample() {
+    let dir = test_dir();
+    let root = dir.path();
+    // Bytes the shipped definitions do not detect.
+    let sample: &[u8] = b"closing-the-loop sample 4f1c9a: a threat only its hash gives away";
+    let keys = root.join("keys");
+    let made = mxguard(&["defs", "keygen", keys.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let public_key = std::fs::read_to_string(keys.join("defs.pub")).unwrap();
+    let (cert, key) = loopback_certificate(root);
+    let server = Server::start(
+        root,
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\nsigning_key = \"{}\"",
+            cert.display(),
+            key.display(),
+            keys.join("defs.key").display()
+        ),
+    );
+
+    // A gateway with the shipped definitions of its own, updating from the
+    // server over HTTPS, trusting the server's certificate.
+    let gateway_defs = root.join("gateway-defs");
+    std::fs::create_dir_all(&gateway_defs).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/etc/defs")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), gateway_defs.join(entry.file_name())).unwrap();
+    }
+    let sink = Sink::start(root, &[]);
+    let gw = Gateway::start(
+        root,
+        "",
+        &format!(
+            "[[routing.local]]\nname = \"example.com\"\nrelay = \"127.0.0.1:{}\"\n\
+             [antivirus]\nheuristic_level = \"off\"\ndefs_dir = \"{}\"\n\
+             [liveupdate]\nsources = [\"{}\"]\npublic_key = \"{}\"\nca = \"{}\"\n",
+            sink.port,
+            gateway_defs.display(),
+            server.url("/defs/current.tar.gz"),
+            public_key.trim(),
+            cert.display()
+        ),
+    );
+    let send = |subject: &str| {
+        let reply = submit(
+            gw.port,
+            "a@sender.test",
+            &["b@example.com"],
+            &Mail::new(subject).attach("tool.bin", sample).build(),
+        );
+        assert!(reply.starts_with("250"), "{reply}");
+        let text = sink.find(&format!("Subject: {subject}"), Duration::from_secs(60));
+        text.unwrap_or_else(|| panic!("{subject} not delivered:\n{}", gw.log()))
+    };
+    assert!(delivered_anywhere(send("before the signature").as_bytes(), sample), "not detected yet");
+    let (status, nothing) = server.api("GET", "/defs/current.tar.gz");
+    assert_eq!(status, 404, "nothing published yet: {nothing}");
+
+    let (_, receipt) = server.upload(sample, None);
+    let (_, twin) = server.upload(sample, None);
+    let id = receipt["id"].as_i64().unwrap();
+    let path = format!("/api/v1/items/{id}/signature");
+    let (status, refused) = server.api_json(&path, &serde_json::json!({ "name": "Two words" }));
+    assert_eq!((status, refused["error"].as_str()), (400, Some("name")), "{refused}");
+    let (status, published) = server.api_json(&path, &serde_json::json!({ "name": "Test.ClosedLoop-1" }));
+    assert_eq!(status, 201, "{published}\n{}", server.log());
+    assert_eq!(published["sequence"], 1);
+    assert_eq!(published["name"], "Test.ClosedLoop-1");
+    assert_eq!(published["sha256"], sha256(sample));
+    assert!(published["url"].as_str().unwrap().ends_with("/defs/current.tar.gz"), "{published}");
+    let (status, again) = server.api_json(&path, &serde_json::json!({ "name": "Test.ClosedLoop-2" }));
+    assert_eq!((status, again["error"].as_str()), (409, Some("conflict")), "{again}");
+
+    // Every item with those bytes is available with the new sequence, and
+    // its history says who made the signature.
+    for item in [&receipt, &twin] {
+        let (_, details) = server.api("GET", &format!("/api/v1/items/{}", item["id"]));
+        assert_eq!((details["status"].as_str(), details["definitions_needed"].as_u64()), (Some("available"), Some(1)));
+        let history = details["history"].as_array().unwrap();
+        assert!(
+            history.iter().any(
+                |h| h["actor"] == "api" && h["note"].as_str().unwrap().contains("Test.ClosedLoop-1 created by api")
+            ),
+            "{history:?}"
+        );
+    }
+
+    // The package as a directory for a share or mirror, signed as the
+    // gateways expect; over HTTPS without a token.
+    let publish_dir = root.join("store/publish");
+    let verified = mxguard(&[
+        "defs",
+        "verify",
+        publish_dir.join("current").to_str().unwrap(),
+        "--public-key",
+        keys.join("defs.pub").to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("valid: sequence 1"), "{verified:?}");
+    let mut fetched = agent().get(server.url("/defs/current.tar.gz")).call().unwrap();
+    assert_eq!(fetched.status().as_u16(), 200);
+    assert_eq!(fetched.body_mut().read_to_vec().unwrap(), std::fs::read(publish_dir.join("current.tar.gz")).unwrap());
+    assert_eq!(agent().get(server.url("/defs/..%2Fpublished.toml")).call().unwrap().status().as_u16(), 404);
+
+    // The gateway updates from the server and now detects the sample.
+    let updated = mxguard(&["defs", "update", "--config", gw.config_path.to_str().unwrap()]);
+    let said = format!("{}{}", String::from_utf8_lossy(&updated.stdout), String::from_utf8_lossy(&updated.stderr));
+    assert!(updated.status.success() && said.contains("definitions 1 of"), "{said}\n{}", gw.log());
+    let after = send("after the signature");
+    assert!(!delivered_anywhere(after.as_bytes(), sample), "detected by its hash:\n{after}");
+    assert!(gw.log().contains("Test.ClosedLoop-1"), "{}", gw.log());
+}
+
+/// The first message `sink` receives whose subject contains `needle`: its
+/// raw text and decoded body.
+fn mailed(sink: &Sink, needle: &str, timeout: Duration) -> Option<(String, String)> {
+    let mut found = None;
+    wait_for(timeout, || {
+        found = sink.messages().into_iter().find_map(|raw| {
+            let message = mail_parser::MessageParser::default().parse(raw.as_bytes())?;
+            let wanted = message.subject().is_some_and(|s| s.contains(needle));
+            wanted.then(|| (raw.clone(), message.body_text(0).unwrap_or_default().into_owned()))
+        });
+        found.is_some()
+    });
+    found
+}
+
+#[test]
+fn overdue_items_and_a_low_quota_are_mailed_as_alerts_and_new_items_submitted() {
+    let dir = test_dir();
+    let sink = Sink::start(dir.path(), &[]);
+    let extra = format!(
+        "quota_mb = 1\nrelay = \"127.0.0.1:{}\"\nsubmit_from = \"cq@cq.test\"\nalert_address = \"ops@cq.test\"\n\
+         analyst_address = \"analyst@av.test\"\nauto_submit = true\n\
+         [quarantine_server.watchdog]\nquarantined_minutes = 1\nsubmitted_minutes = 1\n",
+        sink.port
+    );
+    let server = Server::start(dir.path(), &extra);
+    let (status, receipt) = server.upload(&noise(950 * 1024, 4), None);
+    assert_eq!(status, 201, "{receipt}");
+
+    let (raw, body) = mailed(&sink, "quota remaining is low", Duration::from_secs(30)).expect("the quota alert");
+    assert!(raw.contains("ops@cq.test") && body.contains("quota_mb"), "{raw}");
+    let submitted = sink.find("Sample submission", Duration::from_secs(30)).expect("submitted without asking");
+    assert!(submitted.contains("analyst@av.test"));
+    let id = receipt["id"].as_i64().unwrap();
+    let item = || server.api("GET", &format!("/api/v1/items/{id}")).1;
+    assert!(wait_for(Duration::from_secs(10), || item()["status"] == "submitted"), "{}", item());
+
+    // A minute later the item still waits for the analyst: one alert,
+    // mailed, and noted in its history.
+    let (raw, body) = mailed(&sink, "too long", Duration::from_secs(120)).expect("the watchdog alert");
+    assert!(raw.contains("ops@cq.test"), "{raw}");
+    assert!(body.contains(&format!("Item {id}:")) && body.contains("too long in status submitted"), "{body}");
+    let noted = item()["history"].as_array().unwrap().iter().filter(|h| h["actor"] == "watchdog").count();
+    assert_eq!(noted, 1, "{}", item());
+    std::thread::sleep(Duration::from_secs(20));
+    let parsed = |raw: &String| {
+        mail_parser::MessageParser::default().parse(raw.as_bytes()).map(|m| m.subject().map(String::from))
+    };
+    let alerts =
+        sink.messages().iter().filter(|raw| parsed(raw).flatten().is_some_and(|s| s.contains("too long"))).count();
+    assert_eq!(alerts, 1, "one alert per stay:\n{}", server.log());
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -5,25 +5,30 @@
 
 use super::AppState;
 use super::accounts::Role;
-use super::guard::{self, Visitor, client_ip, constant_time_eq, session_of};
+use super::guard::{self, Visitor, client_ip, constant_time_eq};
 use super::session;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// The user name changes made with a bearer token are recorded under.
 pub const API_USER: &str = "api";
 
-fn bearer_ok(state: &AppState, request: &Request) -> bool {
-    let presented = request
-        .headers()
+/// Whether the request's `Authorization: Bearer` token is one of `tokens`
+/// (compared in constant time): the one token check of the gateway's API
+/// and of the Central Quarantine's.
+pub fn presents_token(headers: &HeaderMap, tokens: &[String]) -> bool {
+    let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let config = state.config.current();
-    presented.is_some_and(|t| config.admin.api_tokens.iter().any(|k| constant_time_eq(k, t)))
+    presented.is_some_and(|t| tokens.iter().any(|k| constant_time_eq(k, t)))
+}
+
+fn bearer_ok(state: &AppState, request: &Request) -> bool {
+    presents_token(request.headers(), &state.config.current().admin.api_tokens)
 }
 
 fn unauthorized() -> Response {
@@ -34,28 +39,24 @@ fn unauthorized() -> Response {
 /// The JSON API: a token, or a session (the Report-only administrator may
 /// only read, and only status and reports).
 pub async fn api_access(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let client = client_ip(&request);
     if bearer_ok(&state, &request) {
-        let https = guard::is_https(&request);
+        let (client_ip, https) = (client_ip(&request), guard::is_https(&request));
         let session = session::detached(Role::Admin);
-        request.extensions_mut().insert(Visitor { session, role: Role::Admin, client_ip: client, https });
+        request.extensions_mut().insert(Visitor { session, role: Role::Admin, client_ip, https });
         return next.run(request).await;
     }
-    let Some(session) = session_of(&state, &request) else { return unauthorized() };
-    let Some(role) = session.role else { return unauthorized() };
+    let Some(visitor) = guard::visitor(&state, &request) else { return unauthorized() };
     let reading = request.method() == Method::GET;
     let report_path =
         ["/api/v1/status", "/api/v1/counters", "/api/v1/reports/"].iter().any(|p| request.uri().path().starts_with(p));
-    if role == Role::Report && !(reading && report_path) {
+    if visitor.role == Role::Report && !(reading && report_path) {
         return (StatusCode::FORBIDDEN, "the Report-only administrator may read status and reports only\n")
             .into_response();
     }
-    let csrf = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !reading && !constant_time_eq(&session.csrf, csrf) {
-        return guard::refuse_forged(&state, client, &format!("{} {}", request.method(), request.uri().path()));
+    if let Some(refused) = visitor.api_csrf_refusal(&state, &request) {
+        return refused;
     }
-    let https = guard::is_https(&request);
-    request.extensions_mut().insert(Visitor { session, role, client_ip: client, https });
+    request.extensions_mut().insert(visitor);
     next.run(request).await
 }
 

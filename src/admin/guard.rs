@@ -2,20 +2,99 @@
 //! pages outside Status and Reporting need the Administrator role (else
 //! 403 and an *Unauthorized attempt* event), every form proves it came from
 //! our own page (CSRF token), and every response carries the security
-//! headers that keep the pages out of frames and sniffers.
+//! headers that keep the pages out of frames and sniffers. The gateway's
+//! administration and the Central Quarantine both use these through
+//! [`Site`].
 
 use super::AppState;
-use super::accounts::Role;
+use super::accounts::{Accounts, Role};
 use super::pages;
-use super::session::{self, Session};
+use super::session::{self, Session, Sessions};
 use crate::events::Event;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+/// A web server with administrator logons. The gateway's administration
+/// and the Central Quarantine share the logon pages, the session guard and
+/// the CSRF checks through it, each with its own accounts, sessions, cookie
+/// and record of security events.
+pub trait Site: Clone + Send + Sync + 'static {
+    /// What the logon page calls the server ("administration").
+    fn name(&self) -> &'static str;
+    /// The page a logged-on administrator starts on.
+    fn home(&self) -> &'static str;
+    /// The session cookie's name (see [`session::COOKIE`]).
+    fn cookie(&self) -> &'static str;
+    /// The password hashes.
+    fn accounts(&self) -> &Accounts;
+    /// The browser sessions.
+    fn sessions(&self) -> &Sessions;
+    /// Minutes without a request that end a session.
+    fn timeout_minutes(&self) -> u64;
+    /// Whether the server has a Report-only administrator at all.
+    fn has_report_role(&self) -> bool {
+        true
+    }
+    /// Whether the Report-only administrator may log on now.
+    fn report_enabled(&self) -> bool;
+    /// Whether logons must come over HTTPS (`admin.ssl_for_logons`).
+    fn logons_need_https(&self) -> bool {
+        false
+    }
+    /// The HTTPS "IP:port" a logon over plain HTTP is sent to.
+    fn https_listen(&self) -> String {
+        String::new()
+    }
+    /// Keep a logon, logoff or refused form for the administrators.
+    fn record(&self, event: Event);
+}
+
+impl Site for AppState {
+    fn name(&self) -> &'static str {
+        "administration"
+    }
+
+    fn home(&self) -> &'static str {
+        "/status"
+    }
+
+    fn cookie(&self) -> &'static str {
+        session::COOKIE
+    }
+
+    fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    fn timeout_minutes(&self) -> u64 {
+        self.config.current().admin.timeout_minutes
+    }
+
+    fn report_enabled(&self) -> bool {
+        self.config.current().admin.report_only_enabled
+    }
+
+    fn logons_need_https(&self) -> bool {
+        self.config.current().admin.ssl_for_logons
+    }
+
+    fn https_listen(&self) -> String {
+        self.config.current().admin.https_listen.clone()
+    }
+
+    fn record(&self, event: Event) {
+        self.events.emit(event);
+    }
+}
 
 /// Whether a request came in over HTTPS; set by each listener.
 #[derive(Debug, Clone, Copy)]
@@ -40,18 +119,28 @@ impl Visitor {
 
     /// Accept a form only with this session's CSRF token: `None`, or the
     /// refusal to send (after an *HTTP protocol violation* event).
-    pub fn csrf_refusal(&self, state: &AppState, presented: &str, request: &str) -> Option<Response> {
+    pub fn csrf_refusal(&self, site: &impl Site, presented: &str, request: &str) -> Option<Response> {
         if constant_time_eq(&self.session.csrf, presented) {
             return None;
         }
-        Some(refuse_forged(state, self.client_ip, request))
+        Some(refuse_forged(site, self.client_ip, request))
+    }
+
+    /// The same for a JSON API call made with the session: anything but a
+    /// read must carry the CSRF token in an `X-CSRF-Token` header.
+    pub fn api_csrf_refusal<B>(&self, site: &impl Site, request: &axum::http::Request<B>) -> Option<Response> {
+        if matches!(*request.method(), Method::GET | Method::HEAD) {
+            return None;
+        }
+        let presented = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        self.csrf_refusal(site, presented, &format!("{} {}", request.method(), request.uri().path()))
     }
 }
 
 /// The 403 for a form that did not come from our page.
-pub fn refuse_forged(state: &AppState, client_ip: IpAddr, request: &str) -> Response {
+pub fn refuse_forged(site: &impl Site, client_ip: IpAddr, request: &str) -> Response {
     let response = "403 form without a valid CSRF token".to_string();
-    state.events.emit(Event::HttpProtocolViolation {
+    site.record(Event::HttpProtocolViolation {
         client_ip: client_ip.to_string(),
         request: request.to_string(),
         response: response.clone(),
@@ -85,18 +174,22 @@ pub fn is_https<B>(request: &axum::http::Request<B>) -> bool {
 }
 
 /// The session the request's cookie names, if it is still live.
-pub fn session_of<B>(state: &AppState, request: &axum::http::Request<B>) -> Option<Session> {
+pub fn session_of<B>(site: &impl Site, request: &axum::http::Request<B>) -> Option<Session> {
     let cookie = request.headers().get(header::COOKIE)?.to_str().ok()?;
-    let id = session::cookie_value(cookie)?;
-    let timeout = Duration::from_secs(60 * state.config.current().admin.timeout_minutes);
-    state.sessions.find(id, timeout)
+    let id = session::cookie_value(cookie, site.cookie())?;
+    site.sessions().find(id, Duration::from_secs(60 * site.timeout_minutes()))
+}
+
+/// The logged-on administrator the request's session belongs to, if any.
+pub fn visitor<B>(site: &impl Site, request: &axum::http::Request<B>) -> Option<Visitor> {
+    let session = session_of(site, request)?;
+    let role = session.role?;
+    Some(Visitor { session, role, client_ip: client_ip(request), https: is_https(request) })
 }
 
 /// Let only logged-on sessions through; others go to the logon page.
-pub async fn logged_on(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(session) = session_of(&state, &request) else { return Redirect::to("/login").into_response() };
-    let Some(role) = session.role else { return Redirect::to("/login").into_response() };
-    let visitor = Visitor { session, role, client_ip: client_ip(&request), https: is_https(&request) };
+pub async fn logged_on<S: Site>(State(site): State<S>, mut request: Request, next: Next) -> Response {
+    let Some(visitor) = visitor(&site, &request) else { return Redirect::to("/login").into_response() };
     request.extensions_mut().insert(visitor);
     next.run(request).await
 }

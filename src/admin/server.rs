@@ -30,7 +30,7 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/reports/summary", get(report_pages::summary))
         .route("/reports/detail", get(report_pages::detail))
         .merge(administrator_pages)
-        .route_layer(from_fn_with_state(state.clone(), guard::logged_on));
+        .route_layer(from_fn_with_state(state.clone(), guard::logged_on::<AppState>));
     let api = Router::new()
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/counters", get(api::counters))
@@ -46,8 +46,8 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route_layer(from_fn_with_state(state.clone(), auth::token_only));
     Router::new()
         .route("/", get(|| async { Redirect::to("/status") }))
-        .route("/login", get(logon::form).post(logon::submit))
-        .route("/logout", get(logon::logout))
+        .route("/login", get(logon::form::<AppState>).post(logon::submit::<AppState>))
+        .route("/logout", get(logon::logout::<AppState>))
         .route("/assets/admin.css", get(pages::stylesheet))
         .merge(pages)
         .merge(api)

@@ -11,7 +11,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The session cookie's name.
+/// The gateway administration's session cookie. Each server names its
+/// own: browsers send a host's cookies to every port of it.
 pub const COOKIE: &str = "mxguard_session";
 
 /// Sessions kept at most; the least recently used go first beyond it, so
@@ -123,14 +124,19 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The session ID a request's `Cookie` header carries, if any.
-pub fn cookie_value(header: &str) -> Option<&str> {
-    header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(name, _)| *name == COOKIE).map(|(_, v)| v)
+/// The session ID a request's `Cookie` header carries in `cookie`, if any.
+pub fn cookie_value<'h>(header: &'h str, cookie: &str) -> Option<&'h str> {
+    header.split(';').filter_map(|pair| pair.trim().split_once('=')).find(|(name, _)| *name == cookie).map(|(_, v)| v)
 }
 
-/// The `Set-Cookie` value for session `id`; `secure` over HTTPS.
-pub fn set_cookie(id: &str, secure: bool) -> String {
-    format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{}", if secure { "; Secure" } else { "" })
+/// The `Set-Cookie` value for session `id` in `cookie`; `secure` over HTTPS.
+pub fn set_cookie(cookie: &str, id: &str, secure: bool) -> String {
+    format!("{cookie}={id}; Path=/; HttpOnly; SameSite=Strict{}", if secure { "; Secure" } else { "" })
+}
+
+/// The `Set-Cookie` value that makes the browser forget `cookie` (logoff).
+pub fn clear_cookie(cookie: &str) -> String {
+    format!("{cookie}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 #[cfg(test)]
@@ -163,8 +169,9 @@ mod tests {
 
     #[test]
     fn cookies_are_found_among_others() {
-        assert_eq!(cookie_value("a=1; mxguard_session=abc; b=2"), Some("abc"));
-        assert_eq!(cookie_value("a=1"), None);
-        assert!(set_cookie("x", true).ends_with("HttpOnly; SameSite=Strict; Secure"));
+        assert_eq!(cookie_value("a=1; mxguard_session=abc; b=2", COOKIE), Some("abc"));
+        assert_eq!(cookie_value("a=1", COOKIE), None);
+        assert!(set_cookie(COOKIE, "x", true).ends_with("HttpOnly; SameSite=Strict; Secure"));
+        assert!(clear_cookie(COOKIE).ends_with("Max-Age=0"));
     }
 }

@@ -36,7 +36,8 @@ enum Command {
         config: PathBuf,
     },
     /// Set an administrator's password, read as one line from standard
-    /// input (kept as an argon2 hash beside the configuration).
+    /// input (kept as an argon2 hash beside the configuration: the
+    /// gateway's, or a quarantine server's).
     Passwd {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
@@ -155,7 +156,7 @@ pub fn run(cli: Cli) -> ExitCode {
 fn quarantine_serve(path: &Path) -> ExitCode {
     init_logging();
     match crate::quarantine::server::Settings::load(path) {
-        Ok(settings) => run_until_done(crate::quarantine::server::serve(settings)),
+        Ok(settings) => run_until_done(crate::quarantine::server::serve(settings, Accounts::beside(path))),
         Err(problems) => {
             eprintln!("{}: configuration refused:", path.display());
             for p in problems {

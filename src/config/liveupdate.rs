@@ -14,6 +14,10 @@ pub struct LiveUpdate {
     pub sources: Vec<String>,
     /// The ed25519 public key packages must be signed with (hex).
     pub public_key: String,
+    /// PEM file of the certificates `https://` sources are checked against
+    /// instead of the public roots, for a source with its own certificate
+    /// such as a Central Quarantine; empty = the public roots.
+    pub ca: String,
     pub schedule_enabled: bool,
     /// Days with attempts: "mon" … "sun".
     pub days: Vec<String>,
@@ -28,6 +32,7 @@ impl Default for LiveUpdate {
         LiveUpdate {
             sources: Vec::new(),
             public_key: String::new(),
+            ca: String::new(),
             schedule_enabled: false,
             days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec(),
             first_attempt: "06:00".into(),
@@ -97,6 +102,11 @@ pub fn check(l: &LiveUpdate, p: &mut Vec<Problem>) {
     if !l.sources.is_empty() && l.public_key.is_empty() {
         p.push(Problem::new("liveupdate.public_key", "", "the key packages are signed with, when sources are set"));
     }
+    if !l.ca.is_empty()
+        && let Err(why) = crate::quarantine::upload::trust_anchors(&l.ca)
+    {
+        p.push(Problem::new("liveupdate.ca", &l.ca, format!("a readable PEM file of certificates ({why})")));
+    }
     for (i, s) in l.sources.iter().enumerate() {
         if s.trim().is_empty() {
             p.push(Problem::new(format!("liveupdate.sources[{i}]"), s, "a directory, a .tar.gz file or a URL"));
@@ -153,6 +163,7 @@ mod tests {
             (LiveUpdate { every_hours: 0, ..LiveUpdate::default() }, "liveupdate.every_hours"),
             (LiveUpdate { public_key: "abc".into(), ..LiveUpdate::default() }, "liveupdate.public_key"),
             (LiveUpdate { sources: vec!["/srv/defs".into()], ..LiveUpdate::default() }, "liveupdate.public_key"),
+            (LiveUpdate { ca: "/nonexistent/ca.pem".into(), ..LiveUpdate::default() }, "liveupdate.ca"),
         ] {
             let mut p = Vec::new();
             check(&l, &mut p);

@@ -55,12 +55,18 @@ fn percent_decode(name: &str) -> Option<String> {
     if !name.contains('%') {
         return None;
     }
-    let bytes = name.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    String::from_utf8(unescape_percent(name.as_bytes())).ok().filter(|d| d != name)
+}
+
+/// `raw` with every `%XX` escape replaced by its byte; a `%` without two
+/// hex digits after it stays as it is. Forgiving, for text from senders
+/// (file names here, the Central Quarantine's upload headers).
+pub fn unescape_percent(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+    while i < raw.len() {
+        let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (raw[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'%', Some(b)) => {
                 out.push(b);
                 i += 3;
@@ -71,7 +77,7 @@ fn percent_decode(name: &str) -> Option<String> {
             }
         }
     }
-    String::from_utf8(out).ok().filter(|d| d != name)
+    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@ use super::Work;
 use crate::events::{Event, Events};
 use crate::mime::headers;
 use crate::policy::antivirus::Infection;
-use crate::quarantine::local::{LocalQuarantine, Sample, sha256_hex};
+use crate::quarantine::local::{LocalQuarantine, Sample};
+use crate::quarantine::sample::{Metadata, sha256_hex};
 
 /// Keep the `chosen` infections (index, scan result) of `work`'s message
 /// in `store`, with a *File quarantined* event each; `sequence` is the
@@ -36,34 +37,37 @@ pub(super) fn keep(
                 viruses.push(&d.name);
             }
         }
-        let sample = Sample {
-            id: Sample::item_id(&message.id, gateway, &file.path),
+        let meta = Metadata {
             file_name: file.names.first().cloned().unwrap_or_default(),
             mime_path: file.path.clone(),
-            size: file.data.len() as u64,
-            sha256: sha256_hex(&file.data),
             virus: viruses.join(", "),
-            result: result.to_string(),
+            scan_result: result.to_string(),
             defs_sequence: sequence,
             gateway: gateway.clone(),
             sender: message.sender.clone(),
             recipients: message.recipients.clone(),
             subject: message.subject.clone(),
             message_id: message_id.clone(),
+        };
+        let sample = Sample {
+            id: Sample::item_id(&message.id, gateway, &file.path),
+            meta,
+            size: file.data.len() as u64,
+            sha256: sha256_hex(&file.data),
             queue_id: message.id.clone(),
             quarantined_at: now.clone(),
         };
         if let Err(e) = store.put(&sample, &file.data) {
-            let why = format!("cannot keep {} ({}) in the local quarantine: {e}", sample.file_name, file.path);
+            let why = format!("cannot keep {} ({}) in the local quarantine: {e}", sample.meta.file_name, file.path);
             events.file_access_error(store.dir().display(), &why);
             return Err(why);
         }
         events.emit(Event::Quarantined {
             message: message.clone(),
-            path: sample.mime_path,
-            name: sample.file_name,
-            virus: sample.virus,
-            result: sample.result,
+            path: sample.meta.mime_path,
+            name: sample.meta.file_name,
+            virus: sample.meta.virus,
+            result: sample.meta.scan_result,
             item: sample.id,
             bytes: sample.size,
         });
@@ -113,11 +117,12 @@ mod tests {
         let id = Sample::item_id("00000ABCD", "gw1.test", "2:inner.com");
         let (sample, data) = store.load(&id).unwrap();
         assert_eq!(data, b"infected");
-        assert_eq!((sample.file_name.as_str(), sample.mime_path.as_str()), ("inner.com", "2:inner.com"));
-        assert_eq!((sample.virus.as_str(), sample.result.as_str()), ("Eicar, Other", "repaired"));
-        assert_eq!((sample.defs_sequence, sample.message_id.as_str()), (Some(9), "<m1@s.test>"));
-        assert_eq!((sample.sender.as_str(), sample.recipients.clone()), ("a@s.test", vec!["b@x.test".to_string()]));
-        assert_eq!((sample.gateway.as_str(), sample.size, sample.sha256), ("gw1.test", 8, sha256_hex(b"infected")));
+        let meta = &sample.meta;
+        assert_eq!((meta.file_name.as_str(), meta.mime_path.as_str()), ("inner.com", "2:inner.com"));
+        assert_eq!((meta.virus.as_str(), meta.scan_result.as_str()), ("Eicar, Other", "repaired"));
+        assert_eq!((meta.defs_sequence, meta.message_id.as_str()), (Some(9), "<m1@s.test>"));
+        assert_eq!((meta.sender.as_str(), meta.recipients.clone()), ("a@s.test", vec!["b@x.test".to_string()]));
+        assert_eq!((meta.gateway.as_str(), sample.size, sample.sha256), ("gw1.test", 8, sha256_hex(b"infected")));
         let Ok(Item::Event(Event::Quarantined { item, bytes: 8, .. })) = rx.try_recv() else { panic!("an event") };
         assert_eq!(item, id);
 

@@ -113,7 +113,8 @@ fn pass(store: &LocalQuarantine, quarantine: &Quarantine, events: &Events) -> Pa
         };
         match client.upload(&sample, &data) {
             Upload::Stored(server_id) => {
-                tracing::info!(item = %id, server_id, file = %sample.file_name, "forwarded to the Central Quarantine");
+                let file = &sample.meta.file_name;
+                tracing::info!(item = %id, server_id, %file, "forwarded to the Central Quarantine");
                 if let Err(e) = store.remove(id) {
                     events.file_access_error(store.dir().join(id).display(), format!("cannot remove a sent item: {e}"));
                 }
@@ -136,7 +137,8 @@ mod tests {
     use super::*;
     use crate::config::{Config, QuarantineMode};
     use crate::events::Item;
-    use crate::quarantine::local::{Sample, sha256_hex};
+    use crate::quarantine::local::Sample;
+    use crate::quarantine::sample::{Metadata, sha256_hex};
     use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
@@ -231,20 +233,19 @@ mod tests {
         let store = LocalQuarantine::new(dir);
         store.recover().unwrap();
         for (id, data) in items {
-            let sample = Sample {
-                id: id.to_string(),
+            let meta = Metadata {
                 file_name: "é.com".into(),
                 mime_path: "2".into(),
                 virus: "Eicar".into(),
-                result: "unrepairable".into(),
+                scan_result: "unrepairable".into(),
                 defs_sequence: Some(12),
                 gateway: "gw1.test".into(),
                 sender: "a@s.test".into(),
                 recipients: vec!["b@x.test".into(), "c@x.test".into()],
                 subject: "Invoice".into(),
                 message_id: "<m1@s.test>".into(),
-                ..Sample::default()
             };
+            let sample = Sample { id: id.to_string(), meta, ..Sample::default() };
             store.put(&sample, data).unwrap();
         }
         Arc::new(store)

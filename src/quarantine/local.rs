@@ -7,6 +7,7 @@
 //! fsynced, so a crash leaves a whole item or none. Blocking file I/O:
 //! async callers use the blocking pool.
 
+use super::sample::{Metadata, hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
@@ -17,31 +18,19 @@ use tokio::sync::Notify;
 /// Where items go under `paths.queue_dir`.
 pub const DIR_NAME: &str = "quarantine";
 
-/// What is known about a quarantined file, kept beside it and sent with
-/// it.
+/// A quarantined file's description, kept beside it: what the Central
+/// Quarantine is told, and what this gateway needs to send it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Sample {
     /// The item's ID (see [`Sample::item_id`]); the server de-duplicates
     /// retried uploads by it.
     pub id: String,
-    pub file_name: String,
-    /// Where the file was in the message, e.g. `2/1:invoice.zip/a.exe`.
-    pub mime_path: String,
+    #[serde(flatten)]
+    pub meta: Metadata,
     pub size: u64,
     /// SHA-256 of the bytes, lower-case hex.
     pub sha256: String,
-    pub virus: String,
-    /// What was done with the file: repaired, unrepairable, deleted, logged.
-    pub result: String,
-    /// The definitions in use when it was found, if known.
-    pub defs_sequence: Option<u64>,
-    /// This gateway's host name.
-    pub gateway: String,
-    pub sender: String,
-    pub recipients: Vec<String>,
-    pub subject: String,
-    pub message_id: String,
     /// The message's queue ID on this gateway.
     pub queue_id: String,
     /// When it was quarantined (RFC 3339).
@@ -58,15 +47,6 @@ impl Sample {
         let digest = Sha256::digest(format!("{gateway}\0{mime_path}"));
         format!("{queue_id}-{}", hex(&digest[..6]))
     }
-}
-
-/// SHA-256 of `data` as lower-case hex, the form the server answers with.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The local quarantine directory.
@@ -177,16 +157,12 @@ impl LocalQuarantine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quarantine::sample::sha256_hex;
 
     fn sample(id: &str, data: &[u8]) -> Sample {
-        Sample {
-            id: id.into(),
-            file_name: "eicar.com".into(),
-            size: data.len() as u64,
-            sha256: sha256_hex(data),
-            recipients: vec!["b@example.com".into()],
-            ..Sample::default()
-        }
+        let meta =
+            Metadata { file_name: "eicar.com".into(), recipients: vec!["b@example.com".into()], ..Metadata::default() };
+        Sample { id: id.into(), meta, size: data.len() as u64, sha256: sha256_hex(data), ..Sample::default() }
     }
 
     fn open(dir: &Path) -> LocalQuarantine {

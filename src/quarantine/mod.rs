@@ -3,5 +3,6 @@
 
 pub mod forward;
 pub mod local;
+pub mod sample;
 pub mod server;
 pub mod upload;

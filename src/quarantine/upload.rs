@@ -3,7 +3,8 @@
 //! its description as `X-` headers, and what the answer means for the
 //! local item. Blocking: run on the blocking pool.
 
-use super::local::{Sample, sha256_hex};
+use super::local::Sample;
+use super::sample::{encode, header, sha256_hex};
 use crate::config::Quarantine;
 use std::time::Duration;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
@@ -67,32 +68,16 @@ impl Client {
     /// Send one item and judge the answer.
     pub fn upload(&self, sample: &Sample, data: &[u8]) -> Upload {
         let sha256 = sha256_hex(data);
-        let size = data.len().to_string();
-        let sequence = sample.defs_sequence.map(|s| s.to_string());
-        let recipients = sample.recipients.join(",");
         let mut request = self
             .agent
             .post(&self.url)
             .header("Authorization", format!("Bearer {}", self.token))
-            .header("Content-Type", "application/octet-stream");
-        for (name, value) in [
-            ("X-Sample-Id", &sample.id),
-            ("X-Sample-File", &sample.file_name),
-            ("X-Sample-Size", &size),
-            ("X-Sample-Checksum", &sha256),
-            ("X-Scan-Virus-Name", &sample.virus),
-            ("X-Scan-Result", &sample.result),
-            ("X-Platform-Host", &sample.gateway),
-            ("X-Mail-From", &sample.sender),
-            ("X-Rcpt-To", &recipients),
-            ("X-Mail-Subject", &sample.subject),
-            ("X-Message-Id", &sample.message_id),
-            ("X-Mime-Path", &sample.mime_path),
-        ]
-        .into_iter()
-        .chain(sequence.as_ref().map(|s| ("X-Defs-Sequence", s)))
-        {
-            request = request.header(name, header_value(value));
+            .header("Content-Type", "application/octet-stream")
+            .header(header::ID, encode(&sample.id))
+            .header(header::SIZE, data.len().to_string())
+            .header(header::CHECKSUM, &sha256);
+        for (name, value) in sample.meta.to_headers() {
+            request = request.header(name, value);
         }
         let mut response = match request.send(data) {
             Ok(response) => response,
@@ -130,20 +115,6 @@ fn judge(status: u16, answer: &str, size: u64, sha256: &str) -> Upload {
     }
 }
 
-/// `value` as a header value: printable ASCII stays, any other byte
-/// (UTF-8 in a subject or file name, a control character) and `%` itself
-/// become `%XX`, as in a URL.
-fn header_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b' '..=b'~' if byte != b'%' => out.push(char::from(byte)),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
 /// The certificates in the PEM file at `path`, to trust instead of the
 /// public roots.
 pub fn trust_anchors(path: &str) -> Result<Vec<Certificate<'static>>, String> {
@@ -177,12 +148,6 @@ mod tests {
         assert!(matches!(&underrun, Upload::Refused(why) if why.contains("underrun")), "{underrun:?}");
         assert!(matches!(judge(401, "", 4, &sha), Upload::Unavailable(why) if why.contains("token")));
         assert!(matches!(judge(503, "", 4, &sha), Upload::Unavailable(_)));
-    }
-
-    #[test]
-    fn header_values_are_printable_ascii() {
-        assert_eq!(header_value("Re: invoice.pdf"), "Re: invoice.pdf");
-        assert_eq!(header_value("50% é\r\n"), "50%25 %C3%A9%0D%0A");
     }
 
     #[test]

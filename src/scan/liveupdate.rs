@@ -50,7 +50,7 @@ pub fn update_now(config: &Config, signatures: &Signatures) -> Result<Outcome, S
     let running = Installed::read(dir).map(|i| i.sequence);
     let mut refused = Vec::new();
     let package =
-        l.sources.iter().find_map(|source| match defs::read_source(source, &l.public_key, MAX_PACKAGE_BYTES) {
+        l.sources.iter().find_map(|source| match defs::read_source(source, &l.public_key, &l.ca, MAX_PACKAGE_BYTES) {
             Ok(p) => Some(p),
             Err(e) => {
                 refused.push(format!("{source}: {e}"));
@@ -74,8 +74,9 @@ pub fn update_now(config: &Config, signatures: &Signatures) -> Result<Outcome, S
 }
 
 /// Write the package's files into `dir`, each under a temporary name then
-/// renamed, and the state file last.
-fn install(dir: &Path, manifest: &Manifest, files: &[(String, Vec<u8>)]) -> std::io::Result<Installed> {
+/// renamed, and the state file last: a gateway's LiveUpdate, and the
+/// Central Quarantine putting what it publishes into its own definitions.
+pub fn install(dir: &Path, manifest: &Manifest, files: &[(String, Vec<u8>)]) -> std::io::Result<Installed> {
     std::fs::create_dir_all(dir)?;
     let installed =
         Installed { sequence: manifest.sequence, version: manifest.version.clone(), date: manifest.date.clone() };

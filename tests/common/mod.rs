@@ -4,6 +4,7 @@
 //! Every port is ephemeral and every server listens on 127.0.0.1 only.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod quarantine;
 pub mod webdriver;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -51,6 +52,21 @@ pub fn require(tool: &str, package: &str) {
         .map(|o| o.status.success())
         .unwrap_or(false);
     assert!(found, "{tool} is missing: install the Debian package {package} (see README.md)");
+}
+
+/// Set `role`'s password with `mxguard passwd --config <config>`, the
+/// password on standard input as an administrator would type it.
+pub fn passwd(config: &Path, role: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mxguard"))
+        .args(["passwd", "--config"])
+        .arg(config)
+        .args(["--role", role])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "mxguard passwd --role {role}");
 }
 
 /// A plain RFC 5322 message.

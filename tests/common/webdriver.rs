@@ -54,7 +54,9 @@ impl Browser {
         let created = browser.call(
             "POST",
             "/session",
-            json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}}),
+            // The servers under test have self-signed certificates.
+            json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome", "acceptInsecureCerts": true, "goog:chromeOptions": options}}}),
         );
         browser.session = created["sessionId"].as_str().expect("a WebDriver session").to_string();
         // Finding an element waits for it to appear, as after a click.

@@ -6,6 +6,7 @@
 use super::item::{Arrival, HistoryEntry, Item, now, rfc3339};
 use super::query::Listing;
 use super::status::Status;
+use crate::quarantine::sample::Metadata;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use std::collections::HashSet;
 use std::path::Path;
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS items (
     status_changed INTEGER NOT NULL,
     definitions_needed INTEGER,
     error TEXT NOT NULL DEFAULT '',
+    watchdog_alerted INTEGER,
     UNIQUE (gateway, sample_id)
 );
 CREATE INDEX IF NOT EXISTS items_sha256 ON items (sha256);
@@ -80,6 +82,7 @@ impl Index {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         Ok(Index { conn })
     }
 
@@ -92,7 +95,7 @@ impl Index {
     /// Record a new item for the stored sample `sha256`, with its first
     /// history entry.
     pub fn insert(&mut self, arrival: &Arrival, sha256: &str, size: u64, actor: &str) -> rusqlite::Result<Item> {
-        let t = now();
+        let (t, m) = (now(), &arrival.meta);
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO items (sha256, size, file_name, mime_path, virus, scan_result, defs_sequence, gateway, \
@@ -101,16 +104,16 @@ impl Index {
             params![
                 sha256,
                 size as i64,
-                arrival.file_name,
-                arrival.mime_path,
-                arrival.virus,
-                arrival.scan_result,
-                arrival.defs_sequence.map(|s| s as i64),
-                arrival.gateway,
-                arrival.sender,
-                serde_json::to_string(&arrival.recipients).unwrap_or_else(|_| "[]".into()),
-                arrival.subject,
-                arrival.message_id,
+                m.file_name,
+                m.mime_path,
+                m.virus,
+                m.scan_result,
+                m.defs_sequence.map(|s| s as i64),
+                m.gateway,
+                m.sender,
+                serde_json::to_string(&m.recipients).unwrap_or_else(|_| "[]".into()),
+                m.subject,
+                m.message_id,
                 arrival.sample_id,
                 t,
                 Status::Quarantined.name(),
@@ -118,7 +121,7 @@ impl Index {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        let note = format!("received from {} as {}", arrival.gateway, arrival.virus);
+        let note = format!("received from {} as {}", m.gateway, m.virus);
         add_history(&tx, id, t, actor, None, Status::Quarantined, &note)?;
         tx.commit()?;
         self.get(id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
@@ -170,6 +173,39 @@ impl Index {
     pub fn ids(&self) -> rusqlite::Result<Vec<i64>> {
         let mut stmt = self.conn.prepare("SELECT id FROM items ORDER BY id")?;
         stmt.query_map([], |r| r.get(0))?.collect()
+    }
+
+    /// The ids of the items holding the sample `sha256`, oldest first.
+    pub fn ids_of_sample(&self, sha256: &str) -> rusqlite::Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare("SELECT id FROM items WHERE sha256 = ? ORDER BY id")?;
+        stmt.query_map([sha256], |r| r.get(0))?.collect()
+    }
+
+    /// The items in `status` since `cutoff` (Unix seconds) or before, whose
+    /// stay there the watchdog has not alerted about, oldest first.
+    pub fn overdue(&self, status: Status, cutoff: i64) -> rusqlite::Result<Vec<Item>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM items WHERE status = ? AND status_changed <= ? \
+             AND watchdog_alerted IS NOT status_changed ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        stmt.query_map(params![status.name(), cutoff], item)?.collect()
+    }
+
+    /// Mark item `id`'s current stay in `status` as alerted about, with a
+    /// history entry; false if it is no longer in `status` or was marked.
+    pub fn mark_overdue(&mut self, id: i64, status: Status, actor: &str, note: &str) -> rusqlite::Result<bool> {
+        let tx = self.conn.transaction()?;
+        let marked = tx.execute(
+            "UPDATE items SET watchdog_alerted = status_changed \
+             WHERE id = ? AND status = ? AND watchdog_alerted IS NOT status_changed",
+            params![id, status.name()],
+        )?;
+        if marked == 1 {
+            add_history(&tx, id, now(), actor, Some(status), status, note)?;
+        }
+        tx.commit()?;
+        Ok(marked == 1)
     }
 
     /// Record `change` on item `id`; `None` if there is no such item.
@@ -230,6 +266,15 @@ impl Index {
     }
 }
 
+/// Columns added since the first release, added to an index made before.
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare("SELECT 1 FROM pragma_table_info('items') WHERE name = 'watchdog_alerted'")?;
+    if !stmt.exists([])? {
+        conn.execute_batch("ALTER TABLE items ADD COLUMN watchdog_alerted INTEGER")?;
+    }
+    Ok(())
+}
+
 fn add_history(
     conn: &Connection,
     id: i64,
@@ -254,12 +299,9 @@ fn status(word: &str) -> Status {
 
 fn item(r: &Row<'_>) -> rusqlite::Result<Item> {
     let recipients: String = r.get(10)?;
-    Ok(Item {
-        id: r.get(0)?,
+    let meta = Metadata {
         file_name: r.get(1)?,
         mime_path: r.get(2)?,
-        size: r.get::<_, i64>(3)? as u64,
-        sha256: r.get(4)?,
         virus: r.get(5)?,
         scan_result: r.get(6)?,
         defs_sequence: r.get::<_, Option<i64>>(7)?.map(|s| s as u64),
@@ -268,6 +310,12 @@ fn item(r: &Row<'_>) -> rusqlite::Result<Item> {
         recipients: serde_json::from_str(&recipients).unwrap_or_default(),
         subject: r.get(11)?,
         message_id: r.get(12)?,
+    };
+    Ok(Item {
+        id: r.get(0)?,
+        meta,
+        size: r.get::<_, i64>(3)? as u64,
+        sha256: r.get(4)?,
         sample_id: r.get(13)?,
         received: rfc3339(r.get(14)?),
         status: status(&r.get::<_, String>(15)?),
@@ -283,14 +331,14 @@ mod tests {
     use super::*;
 
     fn arrival(gateway: &str, sample_id: Option<&str>) -> Arrival {
-        Arrival {
+        let meta = Metadata {
             file_name: "eicar.com".into(),
             virus: "Eicar".into(),
             gateway: gateway.into(),
             recipients: vec!["a@x.test".into(), "b@x.test".into()],
-            sample_id: sample_id.map(Into::into),
-            ..Arrival::default()
-        }
+            ..Metadata::default()
+        };
+        Arrival { meta, sample_id: sample_id.map(Into::into) }
     }
 
     fn open() -> (tempfile::TempDir, Index) {
@@ -303,13 +351,13 @@ mod tests {
     fn items_share_samples_and_count_sightings() {
         let (_dir, mut index) = open();
         let a = index.insert(&arrival("gw1", Some("1")), &"a".repeat(64), 10, "gateway gw1").unwrap();
-        assert_eq!((a.status, a.sightings, a.recipients.len()), (Status::Quarantined, 1, 2));
+        assert_eq!((a.status, a.sightings, a.meta.recipients.len()), (Status::Quarantined, 1, 2));
         index.insert(&arrival("gw2", Some("1")), &"a".repeat(64), 10, "gateway gw2").unwrap();
         index.insert(&arrival("gw2", None), &"b".repeat(64), 5, "gateway gw2").unwrap();
         assert_eq!(index.get(a.id).unwrap().unwrap().sightings, 2);
         assert_eq!(index.stored_bytes().unwrap(), 15);
         assert!(index.insert(&arrival("gw1", Some("1")), &"c".repeat(64), 1, "x").is_err(), "unique per gateway");
-        assert_eq!(index.find_sample_id("gw2", "1").unwrap().unwrap().gateway, "gw2");
+        assert_eq!(index.find_sample_id("gw2", "1").unwrap().unwrap().meta.gateway, "gw2");
         assert_eq!(index.delete(a.id).unwrap(), Some(("a".repeat(64), 1)));
         assert_eq!(index.delete(a.id).unwrap(), None);
         assert!(index.history(a.id).unwrap().is_empty(), "history goes with the item");
@@ -343,7 +391,7 @@ mod tests {
         let (_dir, mut index) = open();
         for n in 0..5 {
             let mut a = arrival("gw1", None);
-            a.virus = format!("Virus.{n}");
+            a.meta.virus = format!("Virus.{n}");
             index.insert(&a, &format!("{n}").repeat(64), 1, "x").unwrap();
         }
         let q = |p: &[(&str, &str)]| {
@@ -351,11 +399,41 @@ mod tests {
             index.list(&Listing::parse(&pairs).unwrap()).unwrap()
         };
         let (items, total) = q(&[("virus", "virus.3")]);
-        assert_eq!((items.len(), total, items[0].virus.as_str()), (1, 1, "Virus.3"));
+        assert_eq!((items.len(), total, items[0].meta.virus.as_str()), (1, 1, "Virus.3"));
         let (items, total) = q(&[("sort", "virus"), ("order", "asc"), ("per_page", "2"), ("page", "2")]);
         assert_eq!(total, 5);
-        assert_eq!(items.iter().map(|i| i.virus.as_str()).collect::<Vec<_>>(), ["Virus.2", "Virus.3"]);
+        assert_eq!(items.iter().map(|i| i.meta.virus.as_str()).collect::<Vec<_>>(), ["Virus.2", "Virus.3"]);
         assert_eq!(q(&[("status", "held")]).1, 0);
         assert_eq!(q(&[("recipient", "B@X")]).1, 5);
+    }
+
+    #[test]
+    fn the_watchdog_marks_each_stay_once() {
+        let (_dir, mut index) = open();
+        let a = index.insert(&arrival("gw1", None), &"a".repeat(64), 10, "gateway gw1").unwrap();
+        let later = now() + 10;
+        assert!(index.overdue(Status::Quarantined, now() - 3600).unwrap().is_empty(), "not long enough");
+        assert_eq!(index.overdue(Status::Quarantined, later).unwrap().len(), 1);
+        assert!(index.overdue(Status::Held, later).unwrap().is_empty());
+        assert!(index.mark_overdue(a.id, Status::Quarantined, "watchdog", "too long").unwrap());
+        assert!(!index.mark_overdue(a.id, Status::Quarantined, "watchdog", "again").unwrap(), "once per stay");
+        assert!(index.overdue(Status::Quarantined, later).unwrap().is_empty());
+        assert!(!index.mark_overdue(a.id, Status::Held, "watchdog", "not held").unwrap());
+        let history = index.history(a.id).unwrap();
+        assert_eq!((history.len(), history[1].note.as_str()), (2, "too long"));
+        assert_eq!(index.ids_of_sample(&"a".repeat(64)).unwrap(), [a.id]);
+    }
+
+    #[test]
+    fn an_index_from_before_the_watchdog_gets_its_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("index.sqlite");
+        let old = SCHEMA.replace("    watchdog_alerted INTEGER,\n", "");
+        Connection::open(&path).unwrap().execute_batch(&old).unwrap();
+        let mut index = Index::open(&path).unwrap();
+        let a = index.insert(&arrival("gw1", None), &"a".repeat(64), 10, "gateway gw1").unwrap();
+        assert_eq!(index.overdue(Status::Quarantined, now() + 10).unwrap()[0].id, a.id);
+        drop(index);
+        Index::open(&path).unwrap();
     }
 }

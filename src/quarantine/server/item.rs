@@ -3,24 +3,14 @@
 //! and Unix seconds in the index.
 
 use super::status::Status;
+use crate::quarantine::sample::Metadata;
 use chrono::{DateTime, SecondsFormat};
 use serde::Serialize;
 
 /// What a gateway declares about an upload (its `X-` headers).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Arrival {
-    pub file_name: String,
-    pub mime_path: String,
-    pub virus: String,
-    /// repaired / unrepairable / heuristic / ...
-    pub scan_result: String,
-    /// The definitions sequence that found it on the gateway.
-    pub defs_sequence: Option<u64>,
-    pub gateway: String,
-    pub sender: String,
-    pub recipients: Vec<String>,
-    pub subject: String,
-    pub message_id: String,
+    pub meta: Metadata,
     /// The gateway's own id for the item: a retried upload carries the same
     /// one and finds the item made the first time.
     pub sample_id: Option<String>,
@@ -30,18 +20,12 @@ pub struct Arrival {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Item {
     pub id: i64,
-    pub file_name: String,
-    pub mime_path: String,
+    /// What the gateway declared; flat in the JSON, like the upload's
+    /// headers.
+    #[serde(flatten)]
+    pub meta: Metadata,
     pub size: u64,
     pub sha256: String,
-    pub virus: String,
-    pub scan_result: String,
-    pub defs_sequence: Option<u64>,
-    pub gateway: String,
-    pub sender: String,
-    pub recipients: Vec<String>,
-    pub subject: String,
-    pub message_id: String,
     pub sample_id: Option<String>,
     pub received: String,
     pub status: Status,

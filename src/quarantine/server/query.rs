@@ -10,7 +10,7 @@ use rusqlite::types::Value;
 const DEFAULT_PER_PAGE: u64 = 100;
 const MAX_PER_PAGE: u64 = 1000;
 /// Sortable fields: the name in the query and the SQL expression.
-const SORTS: [(&str, &str); 10] = [
+const SORTS: [(&str, &str); 13] = [
     ("received", "received"),
     ("id", "id"),
     ("file_name", "file_name"),
@@ -18,9 +18,12 @@ const SORTS: [(&str, &str); 10] = [
     ("status", "status"),
     ("gateway", "gateway"),
     ("sender", "sender"),
+    ("recipients", "recipients"),
     ("subject", "subject"),
     ("size", "size"),
     ("sightings", "sightings"),
+    ("definitions_needed", "definitions_needed"),
+    ("error", "error"),
 ];
 /// Substring filters (case-insensitive): the parameter and its column.
 const TEXT_FILTERS: [(&str, &str); 7] = [

@@ -1,9 +1,10 @@
 //! The storage quota (SPEC §7): the original bytes of the distinct samples
 //! may not exceed `quota_mb`, and the two alerts: quota remaining below
 //! 10 %, and disk free below what the quota still allows (the quota cannot
-//! be honoured). Each alert is logged once when its condition begins and
-//! once when it ends, not at every upload.
+//! be honoured). Each alert is raised once when its condition begins (and
+//! the end logged once), not at every upload.
 
+use super::alert::Alerter;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -35,16 +36,18 @@ impl Quota {
     }
 
     /// Raise or clear the alerts for `used` bytes stored.
-    pub fn watch(&self, used: u64) {
+    pub fn watch(&self, used: u64, alerts: &Alerter) {
         let remaining = self.limit.saturating_sub(used);
         let low = remaining.saturating_mul(100) < self.limit.saturating_mul(LOW_PERCENT);
         if self.low.swap(low, Ordering::Relaxed) != low {
             if low {
-                tracing::warn!(
-                    used,
-                    quota = self.limit,
-                    remaining,
-                    "quarantine quota remaining is low (under {LOW_PERCENT} %)"
+                alerts.raise(
+                    "Quarantine quota remaining is low",
+                    format!(
+                        "The quarantine quota remaining is low (under {LOW_PERCENT} %): {used} of {} bytes are used, \
+                         {remaining} remain. Delete items, or raise quota_mb.",
+                        self.limit
+                    ),
                 );
             } else {
                 tracing::info!(used, quota = self.limit, "quarantine quota remaining is no longer low");
@@ -54,11 +57,13 @@ impl Quota {
         let short = free < remaining;
         if self.disk_short.swap(short, Ordering::Relaxed) != short {
             if short {
-                tracing::warn!(
-                    free,
-                    remaining,
-                    dir = %self.storage.display(),
-                    "disk free space is below the quarantine quota remaining"
+                alerts.raise(
+                    "Disk free space is below the quarantine quota",
+                    format!(
+                        "Disk free space is below the quarantine quota remaining: {free} bytes are free in {}, \
+                         the quota allows {remaining} more. The quota cannot be honoured.",
+                        self.storage.display()
+                    ),
                 );
             } else {
                 tracing::info!(free, remaining, "disk free space is enough for the quarantine quota again");
@@ -87,16 +92,18 @@ fn disk_free(dir: &std::path::Path) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quarantine::server::config::Settings;
 
     #[test]
     fn the_low_alert_follows_the_room_left() {
         let q = Quota::new(1000, std::env::temp_dir());
+        let alerts = Alerter::new(&Settings::default());
         assert!(q.fits(900, 100) && !q.fits(901, 100));
-        q.watch(500);
+        q.watch(500, &alerts);
         assert!(!q.is_low());
-        q.watch(950);
+        q.watch(950, &alerts);
         assert!(q.is_low());
-        q.watch(100);
+        q.watch(100, &alerts);
         assert!(!q.is_low());
         assert!(disk_free(&std::env::temp_dir()).is_some());
     }

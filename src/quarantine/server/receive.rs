@@ -12,6 +12,7 @@ use super::item::{Arrival, Item};
 use super::service::{Quarantine, SERVER_ACTOR, blocking};
 use super::store::{Staged, is_digest};
 use super::submit::submit;
+use crate::quarantine::sample::{self, BadHeader, Metadata, header};
 use axum::Json;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::State;
@@ -26,8 +27,6 @@ use tokio::sync::mpsc;
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// Chunks in flight between the connection and the disk writer.
 const CHUNKS_IN_FLIGHT: usize = 8;
-/// Longest metadata value kept; the rest is cut.
-const MAX_VALUE: usize = 4096;
 
 /// An upload's declared size and checksum with what it says about the file.
 struct Declared {
@@ -170,68 +169,24 @@ fn short(received: u64, declared: u64, why: &str) -> ApiError {
 }
 
 fn declared(headers: &HeaderMap) -> Result<Declared, ApiError> {
-    let size_text = required(headers, "X-Sample-Size")?;
-    let size = size_text.parse::<u64>().map_err(|_| invalid("X-Sample-Size", &size_text, "a number of bytes"))?;
-    let sha256 = required(headers, "X-Sample-Checksum")?.to_ascii_lowercase();
+    let raw = |name: &str| headers.get(name).map(|v| v.as_bytes());
+    let required = |name: &'static str| raw(name).and_then(sample::decode).ok_or(BadHeader::Missing(name));
+    let size_text = required(header::SIZE).map_err(refused)?;
+    let size = size_text.parse::<u64>().map_err(|_| {
+        refused(BadHeader::Invalid { name: header::SIZE, value: size_text, allowed: "a number of bytes" })
+    })?;
+    let sha256 = required(header::CHECKSUM).map_err(refused)?.to_ascii_lowercase();
     if !is_digest(&sha256) {
-        return Err(invalid("X-Sample-Checksum", &sha256, "the SHA-256 of the body in 64 hexadecimal digits"));
+        let allowed = "the SHA-256 of the body in 64 hexadecimal digits";
+        return Err(refused(BadHeader::Invalid { name: header::CHECKSUM, value: sha256, allowed }));
     }
-    let defs_sequence = match optional(headers, "X-Defs-Sequence") {
-        Some(s) => Some(s.parse::<u64>().map_err(|_| invalid("X-Defs-Sequence", &s, "a sequence number"))?),
-        None => None,
-    };
-    let recipients = optional(headers, "X-Rcpt-To").unwrap_or_default();
-    let arrival = Arrival {
-        file_name: required(headers, "X-Sample-File")?,
-        mime_path: optional(headers, "X-Mime-Path").unwrap_or_default(),
-        virus: required(headers, "X-Scan-Virus-Name")?,
-        scan_result: optional(headers, "X-Scan-Result").unwrap_or_default(),
-        defs_sequence,
-        gateway: required(headers, "X-Platform-Host")?,
-        sender: optional(headers, "X-Mail-From").unwrap_or_default(),
-        recipients: recipients.split(',').map(str::trim).filter(|r| !r.is_empty()).map(String::from).collect(),
-        subject: optional(headers, "X-Mail-Subject").unwrap_or_default(),
-        message_id: optional(headers, "X-Message-Id").unwrap_or_default(),
-        sample_id: optional(headers, "X-Sample-Id"),
-    };
-    Ok(Declared { arrival, size, sha256 })
+    let meta = Metadata::from_headers(raw).map_err(refused)?;
+    let sample_id = raw(header::ID).and_then(sample::decode);
+    Ok(Declared { arrival: Arrival { meta, sample_id }, size, sha256 })
 }
 
-fn invalid(name: &str, value: &str, allowed: &str) -> ApiError {
-    ApiError::bad("header", format!("{name}: {value:?} is not {allowed}"))
-}
-
-fn required(headers: &HeaderMap, name: &str) -> Result<String, ApiError> {
-    optional(headers, name).ok_or_else(|| ApiError::bad("header", format!("{name} is missing")))
-}
-
-/// The header's value percent-decoded, control characters as spaces, cut
-/// to [`MAX_VALUE`]; `None` if absent or empty.
-fn optional(headers: &HeaderMap, name: &str) -> Option<String> {
-    let value = percent_decode(headers.get(name)?.as_bytes());
-    let value: String = value.trim().chars().take(MAX_VALUE).map(|c| if c.is_control() { ' ' } else { c }).collect();
-    (!value.is_empty()).then_some(value)
-}
-
-/// `%XX` sequences as bytes, as UTF-8 (invalid sequences replaced); a `%`
-/// not followed by two hex digits stays as it is.
-fn percent_decode(raw: &[u8]) -> String {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (raw[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn refused(bad: BadHeader) -> ApiError {
+    ApiError::bad("header", bad.to_string())
 }
 
 #[cfg(test)]
@@ -262,10 +217,10 @@ mod tests {
         let d = declared(&headers(&COMPLETE)).unwrap();
         assert_eq!(d.size, 10);
         assert_eq!(d.sha256, "ab".repeat(32));
-        assert_eq!(d.arrival.file_name, "résumé.doc");
-        assert_eq!(d.arrival.recipients, ["a@x.test", "b@x.test"]);
-        assert_eq!(d.arrival.subject, "50% off  Bcc: x");
-        assert_eq!((d.arrival.sender.as_str(), d.arrival.sample_id.as_ref()), ("", None));
+        assert_eq!(d.arrival.meta.file_name, "résumé.doc");
+        assert_eq!(d.arrival.meta.recipients, ["a@x.test", "b@x.test"]);
+        assert_eq!(d.arrival.meta.subject, "50% off  Bcc: x");
+        assert_eq!((d.arrival.meta.sender.as_str(), d.arrival.sample_id.as_ref()), ("", None));
     }
 
     #[test]
@@ -280,12 +235,5 @@ mod tests {
         let mut h = headers(&COMPLETE);
         h.remove("X-Platform-Host");
         assert_eq!(declared(&h).err().unwrap().message, "X-Platform-Host is missing");
-    }
-
-    #[test]
-    fn percent_decoding_is_forgiving() {
-        assert_eq!(percent_decode(b"100%"), "100%");
-        assert_eq!(percent_decode(b"%zz%41"), "%zzA");
-        assert_eq!(percent_decode(b"%FF"), "\u{FFFD}");
     }
 }

@@ -94,9 +94,9 @@ fn rescan_with(q: &Quarantine, defs: &Arc<Loaded>, id: i64, actor: &str, always:
     if !always && item.status == Status::Distributed {
         return Ok(item);
     }
-    let names = [item.file_name.clone()];
+    let names = [item.meta.file_name.clone()];
     let target =
-        Target { data: &bytes, detected: detect(&bytes), path: &item.mime_path, names: &names, declared_type: "" };
+        Target { data: &bytes, detected: detect(&bytes), path: &item.meta.mime_path, names: &names, declared_type: "" };
     let found = Builtin(defs.clone()).scan(&target).map_err(|f| ApiError::unavailable("definitions", f.why))?;
     let which = match defs.sequence {
         Some(s) => format!("the definitions with sequence {s}"),

@@ -8,11 +8,13 @@
 //! only after the last such row is gone. A crash in between leaves a file
 //! no row points at, which [`Quarantine::open`] removes.
 
+use super::alert::Alerter;
 use super::config::Settings;
 use super::defs::Definitions;
 use super::error::ApiError;
 use super::index::{Change, Index};
 use super::item::{Arrival, HistoryEntry, Item};
+use super::publish;
 use super::query::Listing;
 use super::quota::Quota;
 use super::status::Status;
@@ -30,6 +32,7 @@ pub struct Quarantine {
     index: Mutex<Index>,
     quota: Quota,
     defs: Definitions,
+    alerts: Alerter,
 }
 
 /// What became of a new upload.
@@ -59,10 +62,14 @@ impl Quarantine {
             tracing::info!(sha256 = %orphan, "removing a sample no item refers to");
             store.remove(&orphan)?;
         }
+        let alerts = Alerter::new(&settings);
         let quota = Quota::new(settings.quota_bytes(), dir);
-        quota.watch(index.stored_bytes()?);
+        quota.watch(index.stored_bytes()?, &alerts);
         let defs = Definitions::new(settings.definitions());
-        Ok(Quarantine { settings, store, index: Mutex::new(index), quota, defs })
+        if let Err(why) = publish::recover(&settings) {
+            tracing::error!("the signatures recorded for publishing are not published yet: {why}");
+        }
+        Ok(Quarantine { settings, store, index: Mutex::new(index), quota, defs, alerts })
     }
 
     fn index(&self) -> MutexGuard<'_, Index> {
@@ -75,14 +82,14 @@ impl Quarantine {
     pub fn prepare(&self, arrival: &Arrival, sha256: &str, size: u64) -> Result<Option<Item>, ApiError> {
         let index = self.index();
         if let Some(id) = &arrival.sample_id
-            && let Some(item) = index.find_sample_id(&arrival.gateway, id)?
+            && let Some(item) = index.find_sample_id(&arrival.meta.gateway, id)?
         {
             return if item.sha256 == sha256 {
                 Ok(Some(item))
             } else {
                 Err(ApiError::conflict(format!(
                     "{} already sent item {id} with SHA-256 {}, not {sha256}",
-                    arrival.gateway, item.sha256
+                    arrival.meta.gateway, item.sha256
                 )))
             };
         }
@@ -115,16 +122,17 @@ impl Quarantine {
     pub fn commit(&self, staged: Staged, arrival: &Arrival) -> Result<Committed, ApiError> {
         let mut index = self.index();
         if let Some(id) = &arrival.sample_id
-            && let Some(item) = index.find_sample_id(&arrival.gateway, id)?
+            && let Some(item) = index.find_sample_id(&arrival.meta.gateway, id)?
         {
             return Ok(Committed { item, created: false });
         }
         self.admit(&index, &staged.sha256, staged.size)?;
         let (sha256, size) = (staged.sha256.clone(), staged.size);
         self.store.keep(staged)?;
-        let item = index.insert(arrival, &sha256, size, &format!("gateway {}", arrival.gateway))?;
-        self.quota.watch(index.stored_bytes()?);
-        tracing::info!(id = item.id, gateway = %item.gateway, virus = %item.virus, %sha256, "item quarantined");
+        let item = index.insert(arrival, &sha256, size, &format!("gateway {}", arrival.meta.gateway))?;
+        self.quota.watch(index.stored_bytes()?, &self.alerts);
+        let (gateway, virus) = (&item.meta.gateway, &item.meta.virus);
+        tracing::info!(id = item.id, %gateway, %virus, %sha256, "item quarantined");
         Ok(Committed { item, created: true })
     }
 
@@ -145,6 +153,24 @@ impl Quarantine {
         Ok(self.index().ids()?)
     }
 
+    /// The ids of the items holding the sample `sha256`.
+    pub fn ids_of_sample(&self, sha256: &str) -> Result<Vec<i64>, ApiError> {
+        Ok(self.index().ids_of_sample(sha256)?)
+    }
+
+    /// The items in `status` since `cutoff` (Unix seconds) or longer that
+    /// the watchdog has not alerted about in this stay.
+    pub fn overdue(&self, status: Status, cutoff: i64) -> Result<Vec<Item>, ApiError> {
+        Ok(self.index().overdue(status, cutoff)?)
+    }
+
+    /// Record the watchdog's alert about item `id`'s stay in `status` in
+    /// its history; false if the item left that status meanwhile or was
+    /// alerted about already, so each stay is alerted about once.
+    pub fn mark_overdue(&self, id: i64, status: Status, actor: &str, note: &str) -> Result<bool, ApiError> {
+        Ok(self.index().mark_overdue(id, status, actor, note)?)
+    }
+
     /// Delete item `id`; its sample goes with the last item holding it.
     pub fn delete(&self, id: i64, actor: &str) -> Result<(), ApiError> {
         let mut index = self.index();
@@ -152,14 +178,14 @@ impl Quarantine {
         if left == 0 {
             self.store.remove(&sha256)?;
         }
-        self.quota.watch(index.stored_bytes()?);
+        self.quota.watch(index.stored_bytes()?, &self.alerts);
         tracing::info!(id, %actor, %sha256, samples_left = left, "item deleted");
         Ok(())
     }
 
     /// Record a change of item `id` in its status and history: the one way
-    /// statuses change, for the API, rescans, submissions and what comes
-    /// later (watchdog, signature creation).
+    /// statuses change, for the API, rescans, submissions and signature
+    /// creation.
     pub fn change(&self, id: i64, change: &Change) -> Result<Item, ApiError> {
         let item = self.index().change(id, change)?.ok_or_else(|| ApiError::not_found(id))?;
         tracing::info!(id, status = %change.status, actor = %change.actor, note = %change.note, "item changed");
@@ -198,6 +224,11 @@ impl Quarantine {
         &self.defs
     }
 
+    /// Where the server's alerts are raised.
+    pub fn alerts(&self) -> &Alerter {
+        &self.alerts
+    }
+
     /// Figures for monitoring: items, distinct samples, bytes against the
     /// quota and the state of its alerts.
     pub fn figures(&self) -> Result<serde_json::Value, ApiError> {
@@ -227,6 +258,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quarantine::sample::Metadata;
 
     fn open(dir: &std::path::Path, quota_mb: u64) -> Quarantine {
         let settings = Settings { storage_dir: dir.display().to_string(), quota_mb, ..Settings::default() };
@@ -234,7 +266,8 @@ mod tests {
     }
 
     fn upload(q: &Quarantine, bytes: &[u8], sample_id: Option<&str>) -> Result<Committed, ApiError> {
-        let arrival = Arrival { gateway: "gw".into(), sample_id: sample_id.map(Into::into), ..Arrival::default() };
+        let meta = Metadata { gateway: "gw".into(), ..Metadata::default() };
+        let arrival = Arrival { meta, sample_id: sample_id.map(Into::into) };
         let mut stager = q.stage()?;
         stager.write(bytes)?;
         q.commit(stager.finish()?, &arrival)

@@ -50,6 +50,19 @@ impl Status {
         }
     }
 
+    /// As the pages show it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Status::Quarantined => "Quarantined",
+            Status::Held => "Held",
+            Status::Submitted => "Submitted",
+            Status::Needed => "Needed",
+            Status::Available => "Available",
+            Status::Distributed => "Distributed",
+            Status::Error => "Error",
+        }
+    }
+
     /// The status named `word` (case-insensitive).
     pub fn parse(word: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|s| s.name().eq_ignore_ascii_case(word.trim()))
@@ -75,6 +88,7 @@ mod tests {
     fn names_round_trip() {
         for s in Status::ALL {
             assert_eq!(Status::parse(s.name()), Some(s));
+            assert!(s.title().eq_ignore_ascii_case(s.name()));
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
         }
         assert_eq!(Status::parse(" Held "), Some(Status::Held));

@@ -6,6 +6,7 @@
 //! the next start.
 
 use super::inert::{self, InertWriter};
+use crate::quarantine::sample::hex;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -149,11 +150,6 @@ impl Drop for TempFile {
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-/// Lower-case hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A SHA-256 as stored: 64 lower-case hexadecimal digits.

@@ -1,20 +1,17 @@
 //! Submission for analysis (SPEC §7, the email-based "Scan and Deliver"):
 //! the sample goes to `analyst_address` as a zip encrypted with the password
 //! `infected`, through the SMTP relay, with the item's details in the body.
-//! The gateway's own SMTP client makes the delivery.
+//! The message goes out with [`deliver`], the server's way out by mail.
 
 use super::config::Settings;
 use super::error::ApiError;
 use super::index::Change;
 use super::item::Item;
+use super::relay::deliver;
 use super::restore::{PASSWORD, encrypted_zip};
 use super::service::{Quarantine, blocking};
 use super::status::Status;
 use super::strip::strip_user_data;
-use crate::config::{Config, parse_host_port};
-use crate::diag::Transcript;
-use crate::envelope::{Envelope, Recipient};
-use crate::smtp::client::{ConnectError, Connection, RcptResult};
 use axum::http::StatusCode;
 use mail_builder::MessageBuilder;
 use std::sync::Arc;
@@ -44,7 +41,7 @@ pub async fn submit(q: &Arc<Quarantine>, id: i64, actor: String) -> Result<Item,
         Ok((item, message, stripped))
     })
     .await?;
-    let sent = send(&q.settings, &message).await;
+    let sent = deliver(&q.settings, &q.settings.analyst_address, &message).await;
     let analyst = &q.settings.analyst_address;
     let (change, failure) = match sent {
         Ok(reply) => {
@@ -71,9 +68,9 @@ pub async fn submit(q: &Arc<Quarantine>, id: i64, actor: String) -> Result<Item,
 /// The message for `item`, whose (possibly stripped) bytes are `sample`;
 /// `strip_note` says what stripping did, if it was asked for.
 pub fn compose(settings: &Settings, item: &Item, sample: &[u8], strip_note: Option<&str>) -> Result<Vec<u8>, String> {
-    let zip = encrypted_zip(&item.file_name, sample)?;
+    let zip = encrypted_zip(&item.meta.file_name, sample)?;
     let short = item.sha256.get(..12).unwrap_or(&item.sha256);
-    let subject: String = format!("Sample submission: {} in {} ({short})", item.virus, item.file_name)
+    let subject: String = format!("Sample submission: {} in {} ({short})", item.meta.virus, item.meta.file_name)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
@@ -92,13 +89,13 @@ pub fn compose(settings: &Settings, item: &Item, sample: &[u8], strip_note: Opti
          Sightings:       {sightings}\n",
         host = settings.hostname,
         id = item.id,
-        file = item.file_name,
+        file = item.meta.file_name,
         size = item.size,
         sha = item.sha256,
-        virus = item.virus,
-        result = item.scan_result,
-        defs = item.defs_sequence.map_or_else(|| "unknown".to_string(), |s| s.to_string()),
-        gateway = item.gateway,
+        virus = item.meta.virus,
+        result = item.meta.scan_result,
+        defs = item.meta.defs_sequence.map_or_else(|| "unknown".to_string(), |s| s.to_string()),
+        gateway = item.meta.gateway,
         received = item.received,
         sightings = item.sightings,
     );
@@ -115,38 +112,10 @@ pub fn compose(settings: &Settings, item: &Item, sample: &[u8], strip_note: Opti
         .map_err(|e| format!("cannot build the submission: {e}"))
 }
 
-/// Send `message` to the analyst through the relay; the relay's reply when
-/// it took it.
-pub async fn send(settings: &Settings, message: &[u8]) -> Result<String, String> {
-    let (host, port) =
-        parse_host_port(&settings.relay).ok_or_else(|| format!("relay {:?} is not \"host:port\"", settings.relay))?;
-    let peer = tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .map_err(|e| format!("cannot resolve the relay {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("the relay {host} has no address"))?;
-    // Default diagnostics: no conversation log is written.
-    let tap = Transcript::outbound(&Config::default());
-    let mut conn = Connection::open(peer, &host, &settings.hostname, true, tap).await.map_err(|e| match e {
-        ConnectError::Temporary(why) => why,
-        ConnectError::Permanent(reply) => format!("{peer} refused the connection: {}", reply.describe()),
-    })?;
-    let envelope = Envelope { sender: settings.submit_from.clone(), ..Envelope::default() };
-    let analyst = Recipient::new(settings.analyst_address.clone());
-    let results = conn.send(&envelope, &[&analyst], message).await?;
-    conn.quit().await;
-    match results.into_iter().next() {
-        Some(RcptResult::Delivered(reply)) => Ok(format!("{peer} answered {}", reply.describe())),
-        Some(RcptResult::Deferred(reply) | RcptResult::Failed(reply)) => {
-            Err(format!("{peer} did not take it: {}", reply.describe()))
-        }
-        None => Err(format!("{peer} gave no answer for the analyst")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quarantine::sample::Metadata;
     use crate::quarantine::server::status::Status;
     use mail_parser::MimeHeaders;
     use std::io::{Cursor, Read};
@@ -158,12 +127,9 @@ mod tests {
             submit_from: "cq@mx.test".into(),
             ..Settings::default()
         };
-        let item = Item {
-            id: 7,
+        let meta = Metadata {
             file_name: "bad.exe".into(),
             mime_path: "2".into(),
-            size: 4,
-            sha256: "ab".repeat(32),
             virus: "Test.Virus".into(),
             scan_result: "unrepairable".into(),
             defs_sequence: Some(3),
@@ -172,6 +138,12 @@ mod tests {
             recipients: vec![],
             subject: "s".into(),
             message_id: "<m@x>".into(),
+        };
+        let item = Item {
+            id: 7,
+            meta,
+            size: 4,
+            sha256: "ab".repeat(32),
             sample_id: None,
             received: "2024-01-01T00:00:00Z".into(),
             status: Status::Quarantined,

@@ -61,6 +61,13 @@ pub(super) fn read_signing_key(path: &Path) -> Result<SigningKey, DefsError> {
     Ok(SigningKey::from_bytes(&secret))
 }
 
+/// The public key, as `defs.pub` holds it, of the private key file at
+/// `path`: what gateways must be configured with to accept what that key
+/// signs.
+pub fn public_key_of(path: &Path) -> Result<String, DefsError> {
+    Ok(hex::encode(read_signing_key(path)?.verifying_key().as_bytes()))
+}
+
 /// The public key given as text (the content of `defs.pub`).
 pub(super) fn parse_public_key(text: &str) -> Result<VerifyingKey, DefsError> {
     let bad = |reason| DefsError::BadKey { key: "configured public key".to_string(), reason };

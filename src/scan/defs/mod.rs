@@ -31,9 +31,9 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub use build::build;
+pub use build::{Signed, build, sign};
 pub use error::DefsError;
-pub use keys::{PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, keygen};
+pub use keys::{PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, keygen, public_key_of};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestFile, SIGNATURE_FILE};
 pub use package::{Package, check_newer, open, open_tar_gz};
 pub use source::read_source;

@@ -6,31 +6,40 @@
 
 use super::package::{Package, open, open_tar_gz};
 use super::{DefsError, hex};
+use crate::quarantine::upload::trust_anchors;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use ureq::tls::{RootCerts, TlsConfig};
 
 /// Read and verify the package at `source`: a local directory or
 /// `.tar.gz` path, a `file://` URL to one, or an `http(s)://` URL of a
-/// `.tar.gz` package.
-pub fn read_source(source: &str, public_key: &str, max_bytes: u64) -> Result<Package, DefsError> {
+/// `.tar.gz` package. `ca` is the PEM file of the certificates an HTTPS
+/// server is checked against instead of the public roots (a Central
+/// Quarantine with its own certificate); empty = the public roots.
+pub fn read_source(source: &str, public_key: &str, ca: &str, max_bytes: u64) -> Result<Package, DefsError> {
     let Some((scheme, rest)) = split_url(source) else {
         return open(Path::new(source), public_key, max_bytes);
     };
     match scheme.as_str() {
         "file" => open(&file_url_path(source, rest)?, public_key, max_bytes),
-        "http" | "https" => download(source, public_key, max_bytes),
+        "http" | "https" => download(source, public_key, ca, max_bytes),
         _ => Err(unsupported(source, "unknown URL scheme; use http://, https://, file:// or a local path")),
     }
 }
 
 /// Fetch a `.tar.gz` package (at most `max_bytes`, within five minutes)
 /// and verify it as a local one. HTTPS servers are checked against the
-/// Mozilla root certificates.
-fn download(url: &str, public_key: &str, max_bytes: u64) -> Result<Package, DefsError> {
+/// certificates in `ca`, or the Mozilla root certificates.
+fn download(url: &str, public_key: &str, ca: &str, max_bytes: u64) -> Result<Package, DefsError> {
     let failed = |reason: String| DefsError::Download { url: url.to_string(), reason };
+    let roots = match ca {
+        "" => RootCerts::WebPki,
+        path => RootCerts::new_with_certs(&trust_anchors(path).map_err(failed)?),
+    };
     let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
         .timeout_global(Some(Duration::from_secs(300)))
         .user_agent(concat!("mxguard/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -153,8 +153,25 @@ fn tar_gz_package_opens_from_a_path_bytes_and_file_urls() {
     let path = out.to_str().expect("UTF-8 path");
     let escaped_url = format!("file://localhost{}", path.replace("pkg.tar", "pkg%2Etar"));
     for source in [path.to_string(), format!("file://{path}"), escaped_url] {
-        assert_eq!(read_source(&source, &f.public_key, MAX_BYTES).expect(&source), package);
+        assert_eq!(read_source(&source, &f.public_key, "", MAX_BYTES).expect(&source), package);
     }
+}
+
+#[test]
+fn files_signed_in_memory_are_one_package_in_both_forms() {
+    let f = Fixture::new();
+    let files = SIGNATURE_FILES.map(|(name, data)| (name.to_string(), data.to_vec())).to_vec();
+    let signed = sign(files, &f.private_key(), 3, "cq-3").expect("signed");
+    signed.write(&f.path("dir")).expect("directory");
+    signed.write(&f.path("pkg.tar.gz")).expect("tar.gz");
+    let (dir, packed) = (f.open(&f.path("dir")).expect("dir"), f.open(&f.path("pkg.tar.gz")).expect("tar.gz"));
+    assert_eq!((&dir, dir.manifest.sequence), (&packed, 3));
+    assert_eq!(dir.files, expected_files());
+    assert!(matches!(signed.write(&f.path("dir")), Err(DefsError::AlreadyExists { .. })));
+    let reserved = sign(vec![("manifest.x".into(), b"x".to_vec())], &f.private_key(), 4, "x");
+    assert!(matches!(reserved, Err(DefsError::BadName { .. })), "{reserved:?}");
+    assert!(matches!(sign(Vec::new(), &f.private_key(), 4, "x"), Err(DefsError::CannotBuild { .. })));
+    assert_eq!(public_key_of(&f.private_key()).expect("public key"), f.public_key.trim());
 }
 
 #[test]
@@ -378,16 +395,16 @@ fn a_package_is_downloaded_over_http_and_a_failed_download_says_why() {
     f.build("pkg.tar.gz");
     let server = HttpServer::start(&f.path(""));
     let url = format!("http://127.0.0.1:{}/pkg.tar.gz", server.1);
-    let package = read_source(&url, &f.public_key, MAX_BYTES).expect("downloaded and verified");
+    let package = read_source(&url, &f.public_key, "", MAX_BYTES).expect("downloaded and verified");
     assert_eq!(package.files, expected_files());
 
     let missing = format!("http://127.0.0.1:{}/none.tar.gz", server.1);
-    let refused = read_source(&missing, &f.public_key, MAX_BYTES);
+    let refused = read_source(&missing, &f.public_key, "", MAX_BYTES);
     assert!(matches!(&refused, Err(e @ DefsError::Download { .. }) if e.to_string().contains("404")), "{refused:?}");
-    let small = read_source(&url, &f.public_key, 100);
+    let small = read_source(&url, &f.public_key, "", 100);
     assert!(matches!(small, Err(DefsError::Download { .. } | DefsError::TooLarge { .. })), "{small:?}");
     drop(server);
-    let down = read_source(&url, &f.public_key, MAX_BYTES);
+    let down = read_source(&url, &f.public_key, "", MAX_BYTES);
     assert!(matches!(down, Err(DefsError::Download { .. })), "{down:?}");
 }
 
@@ -397,7 +414,7 @@ fn sources_other_than_local_packages_are_refused_with_the_reason() {
     for (source, reason) in
         [("ftp://defs.example/pkg.tar.gz", "unknown URL scheme"), ("file://mirror/defs/pkg.tar.gz", "local path")]
     {
-        match read_source(source, &f.public_key, MAX_BYTES) {
+        match read_source(source, &f.public_key, "", MAX_BYTES) {
             Err(error @ DefsError::UnsupportedSource { .. }) => {
                 let message = error.to_string();
                 assert!(message.contains(source) && message.contains(reason), "{message}");
