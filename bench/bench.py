@@ -14,10 +14,14 @@ message (end to end, not just accepted by the first hop):
   mxguard-noscan         the same with virus scanning off
   mxguard-nolog          the same with the local event store off
   mxguard+blocking       mxguard with scanning and every blocking rule on
+  mxguard+quarantine     mxguard forwarding every infected file to a Central
+                         Quarantine server on loopback (and the time until
+                         every item is on the server)
 
 Two workloads: "plain" (smtp-source's own 10 KB messages, 20 sessions and
-1 session) and "zip" (a prepared message with a 1 MB zip attachment that
-mxguard opens, 20 sessions).
+1 session), "zip" (a prepared message with a 1 MB zip attachment that
+mxguard opens, 20 sessions) and, on request, "infected" (a message with
+the EICAR file attached, for mxguard and mxguard+quarantine).
 
 Every run gets fresh servers and empty queues, on ephemeral 127.0.0.1
 ports. The result is a markdown table on stdout and in
@@ -511,6 +515,68 @@ class MxguardNolog(Mxguard):
     store = "false"
 
 
+class MxguardQuarantine(Mxguard):
+    """mxguard forwarding every infected file to a Central Quarantine
+    server (`mxguard quarantine serve`) on loopback: what quarantining costs
+    the mail flow, and how fast items reach the server."""
+
+    name, label = "mxguard+quarantine", "smtp-source → mxguard (scanning, quarantine all) → smtp-sink; → quarantine server"
+    TOKEN, API = "bench-gateway-token", "bench-api-token"
+
+    def start(self, children: Children, workdir: Path, sink_port: int) -> int:
+        cq = workdir / "cq"
+        cq.mkdir()
+        self.cq_port = free_port()
+        (cq / "cq.toml").write_text(
+            f'[quarantine_server]\nlisten = "127.0.0.1:{self.cq_port}"\nstorage_dir = "{cq}/store"\n'
+            f'gateway_tokens = ["{self.TOKEN}"]\napi_tokens = ["{self.API}"]\n'
+        )
+        self.cq_log = cq / "cq.log"
+        with open(self.cq_log, "wb") as log:
+            self.cq = children.start([str(MXGUARD), "quarantine", "serve", "--config", str(cq / "cq.toml")],
+                                     cwd=cq, env={**os.environ, "RUST_LOG": "warn"}, stdout=log,
+                                     stderr=subprocess.STDOUT)  # fmt: skip
+        if not wait_port(self.cq_port, 30):
+            sys.exit(f"the quarantine server did not open its port; see {self.cq_log}")
+        self.policy = (
+            f'[antivirus.quarantine]\nmode = "all"\nserver = "127.0.0.1:{self.cq_port}"\n'
+            f'token = "{self.TOKEN}"\ntls_verify = false\n'
+        )
+        return super().start(children, workdir, sink_port)
+
+    def items(self) -> int:
+        """Items the server holds now (its figures, over HTTPS)."""
+        import json
+        import ssl
+        import urllib.request
+
+        request = urllib.request.Request(f"https://127.0.0.1:{self.cq_port}/api/v1/status",
+                                         headers={"Authorization": f"Bearer {self.API}"})  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=ssl._create_unverified_context()) as answer:
+                return int(json.load(answer).get("items", 0))
+        except (OSError, ValueError):
+            return 0
+
+    def settle(self, result: "Result", args) -> None:
+        """Wait until the server has an item per message: the time from the
+        start of the run goes into `quarantined_s`."""
+        end = time.monotonic() + args.timeout
+        while time.monotonic() < end:
+            if self.items() >= result.messages:
+                result.quarantined_s = time.monotonic() - result.started
+                return
+            time.sleep(0.1)
+        result.notes.append(f"the quarantine server holds {self.items()} of {result.messages} items")
+
+    def pids(self) -> list[int]:
+        return super().pids() + [self.cq.pid]
+
+    def stop(self) -> None:
+        super().stop()
+        Children.stop(self.cq)
+
+
 class MxguardBlocking(Mxguard):
     """mxguard with scanning and every blocking rule on that needs no
     outside service (DNSBL needs a DNS server and stays off)."""
@@ -572,6 +638,21 @@ def zip_message(path: Path, size: int) -> None:
     )
 
 
+def infected_message(path: Path) -> None:
+    """A message with the EICAR file attached, which mxguard deletes (and
+    quarantines, on the quarantine path) before delivering the rest."""
+    import base64
+
+    path.write_text(
+        f"From: <{SENDER}>\nTo: <{RECIPIENT}>\nSubject: invoice\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\n'
+        + "Please find the invoice attached.\n" * 30
+        + '--b\nContent-Type: application/octet-stream; name="invoice.com"\n'
+        'Content-Disposition: attachment; filename="invoice.com"\nContent-Transfer-Encoding: base64\n\n'
+        f"{base64.encodebytes(EICAR).decode()}--b--\n"
+    )
+
+
 # --------------------------------------------------------------------------
 # One measurement
 
@@ -590,6 +671,8 @@ class Result:
     relay_cpu: tuple[float, float] | None = None  # user, system seconds
     host_busy_pct: float = 0.0
     events_stored: int | None = None  # rows in mxguard's event store after the run
+    started: float = 0.0  # time.monotonic() when smtp-source started
+    quarantined_s: float | None = None  # every item on the quarantine server
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -602,7 +685,7 @@ def wait_for_delivery(result: Result, source: subprocess.Popen, sink: Sink, rela
     message, or until the timeout or a stall; fills in the times and CPU."""
     before = CpuSnapshot.take(relay_pids)
     after = None
-    start = last_change = time.monotonic()
+    start = last_change = result.started = time.monotonic()
     last_count, almost_s = 0, None
     while True:
         now = time.monotonic()
@@ -656,6 +739,8 @@ def measure(relay, workload: Workload, sessions: int, args, workdir: Path) -> Re
                 stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_for_delivery(result, source, sink, relay.pids(), args)
+        if hasattr(relay, "settle"):
+            relay.settle(result, args)
         Children.stop(source)
         # smtp-source is the only child reaped meanwhile.
         rusage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -702,6 +787,7 @@ RATIOS = (
     ("mxguard", "mxguard-nolog"),
     ("mxguard+blocking", "mxguard"),
     ("mxguard+blocking", "postfix"),
+    ("mxguard+quarantine", "mxguard"),
 )
 
 
@@ -754,13 +840,20 @@ def report(results: list[Result], args, postfix_settings: str) -> str:
         "smtp-sink included. `events stored/s`: rows in mxguard's event store after the run "
         "divided by the end-to-end time, i.e. the insert rate the store sustained under that load.",
     ]
+    for r in (r for r in results if r.quarantined_s):
+        lines += ["", f"Central Quarantine ({r.workload}, {r.sessions} sessions): all {r.messages:,} items on the "
+                  f"server {r.quarantined_s:.2f} s after the start ({r.messages / r.quarantined_s:,.0f} items/s)."]
     notes = [f"- {r.workload}, {r.path}, {r.sessions} session(s): {n}" for r in results for n in r.notes]
     if notes:
         lines += ["", "Problems seen:", "", *notes]
     return "\n".join(lines) + "\n"
 
 
-PATHS = {cls.name: cls for cls in (Direct, PostfixRelay, PostfixClamavMilter, Mxguard, MxguardNoscan, MxguardNolog, MxguardBlocking)}
+PATHS = {
+    cls.name: cls
+    for cls in (Direct, PostfixRelay, PostfixClamavMilter, Mxguard, MxguardNoscan, MxguardNolog, MxguardBlocking,
+                MxguardQuarantine)
+}
 
 
 def main() -> None:
@@ -774,7 +867,8 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=1, help="seconds to wait for late duplicates")
     parser.add_argument("--zip-messages", type=int, default=500, help="messages of the zip workload")
     parser.add_argument("--zip-size", type=int, default=1024 * 1024, help="bytes of the zip attachment")
-    parser.add_argument("--workloads", default="plain,zip", help="which workloads to run")
+    parser.add_argument("--infected-messages", type=int, default=2000, help="messages of the infected workload")
+    parser.add_argument("--workloads", default="plain,zip", help="which workloads to run (also: infected)")
     parser.add_argument("--paths", default=",".join(PATHS), help="which paths to run")
     args = parser.parse_args()
     args.single_messages = args.single_messages or args.messages
@@ -788,11 +882,15 @@ def main() -> None:
         os.chmod(tmp, 0o755)  # Postfix daemons run as the postfix user
         zip_file = Path(tmp) / "zip-message.eml"
         zip_message(zip_file, args.zip_size)
+        infected_file = Path(tmp) / "infected-message.eml"
+        infected_message(infected_file)
         workloads = {
             "plain": Workload("plain", "10 KB", tuple(dict.fromkeys((args.sessions, 1))), args.messages, args.single_messages,
                               ["-l", str(args.size)]),
             "zip": Workload("zip", "1 MB zip", (args.sessions,), args.zip_messages, args.zip_messages,
                             ["-F", str(zip_file)]),
+            "infected": Workload("infected", "EICAR attached", (args.sessions,), args.infected_messages,
+                                 args.infected_messages, ["-F", str(infected_file)]),
         }  # fmt: skip
         for workload in (workloads[w] for w in args.workloads.split(",")):
             for sessions in workload.sessions:
