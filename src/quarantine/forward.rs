@@ -245,7 +245,8 @@ mod tests {
                 subject: "Invoice".into(),
                 message_id: "<m1@s.test>".into(),
             };
-            let sample = Sample { id: id.to_string(), meta, ..Sample::default() };
+            let (size, sha256) = (data.len() as u64, sha256_hex(data));
+            let sample = Sample { id: id.to_string(), meta, size, sha256, ..Sample::default() };
             store.put(&sample, data).unwrap();
         }
         Arc::new(store)
@@ -279,6 +280,25 @@ mod tests {
         ] {
             assert_eq!(headers.get(name).map(String::as_str), Some(value), "{name}");
         }
+    }
+
+    #[test]
+    fn bytes_damaged_on_disk_are_declared_as_recorded_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), &[("A-1", b"infected bytes")]);
+        std::fs::write(dir.path().join("A-1.bin"), b"infected bytez").unwrap();
+        // As the real server does: the body must match the declared checksum.
+        let server = Server::start(TcpListener::bind("127.0.0.1:0").unwrap(), |request| {
+            match request.0.get("x-sample-checksum") == Some(&sha256_hex(&request.1)) {
+                true => acknowledge(request),
+                false => (400, "{\"error\":\"content\"}".into()),
+            }
+        });
+        let (events, _rx) = Events::channel();
+        assert!(matches!(pass(&store, &settings(server.port), &events), Pass::Waiting { pending: 1, .. }));
+        let declared = server.requests()[0].0.get("x-sample-checksum").cloned();
+        assert_eq!(declared, Some(sha256_hex(b"infected bytes")), "the checksum recorded at quarantine time");
+        assert_eq!(store.list().unwrap(), ["A-1"], "kept, not stored damaged");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! local item. Blocking: run on the blocking pool.
 
 use super::local::Sample;
-use super::sample::{encode, header, sha256_hex};
+use super::sample::{encode, header};
 use crate::config::Quarantine;
 use std::time::Duration;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
@@ -65,17 +65,19 @@ impl Client {
         Ok(Client { agent, url: format!("https://{host}:{port}/api/v1/samples"), token: q.token.clone() })
     }
 
-    /// Send one item and judge the answer.
+    /// Send one item and judge the answer. The size and SHA-256 declared
+    /// are those recorded when the file was quarantined, so bytes damaged
+    /// on disk since are refused by the server (`content`), never stored.
     pub fn upload(&self, sample: &Sample, data: &[u8]) -> Upload {
-        let sha256 = sha256_hex(data);
+        let sha256 = &sample.sha256;
         let mut request = self
             .agent
             .post(&self.url)
             .header("Authorization", format!("Bearer {}", self.token))
             .header("Content-Type", "application/octet-stream")
             .header(header::ID, encode(&sample.id))
-            .header(header::SIZE, data.len().to_string())
-            .header(header::CHECKSUM, &sha256);
+            .header(header::SIZE, sample.size.to_string())
+            .header(header::CHECKSUM, sha256);
         for (name, value) in sample.meta.to_headers() {
             request = request.header(name, value);
         }
@@ -85,7 +87,7 @@ impl Client {
         };
         let status = response.status().as_u16();
         let answer = response.body_mut().with_config().limit(MAX_ANSWER).read_to_string().unwrap_or_default();
-        judge(status, &answer, data.len() as u64, &sha256)
+        judge(status, &answer, sample.size, sha256)
     }
 }
 
@@ -134,6 +136,7 @@ pub fn trust_anchors(path: &str) -> Result<Vec<Certificate<'static>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quarantine::sample::sha256_hex;
 
     #[test]
     fn only_a_matching_acknowledgement_lets_the_item_go() {

@@ -27,8 +27,17 @@ struct AccountsPage {
     action: &'static str,
     sets: Vec<FieldSet>,
     errors: Vec<String>,
-    admin_set: bool,
-    report_set: bool,
+    passwords: [Password; 2],
+}
+
+/// One administrator's password form.
+struct Password {
+    /// `admin` or `report`, as the form posts it.
+    role: &'static str,
+    title: &'static str,
+    /// Whether a password is set, in words.
+    state: &'static str,
+    rule: &'static str,
 }
 
 fn view(state: &AppState, visitor: &Visitor, sets: Vec<FieldSet>, errors: Vec<String>, notice: &str) -> Response {
@@ -37,8 +46,28 @@ fn view(state: &AppState, visitor: &Visitor, sets: Vec<FieldSet>, errors: Vec<St
         action: "/config/accounts",
         sets,
         errors,
-        admin_set: state.accounts.has_password(Role::Admin),
-        report_set: state.accounts.has_password(Role::Report),
+        passwords: [
+            Password {
+                role: "admin",
+                title: "Administrator password",
+                state: if state.accounts.has_password(Role::Admin) {
+                    "Set."
+                } else {
+                    "Not set: nobody can log on as Administrator."
+                },
+                rule: "Passwords are case-sensitive.",
+            },
+            Password {
+                role: "report",
+                title: "Report-only administrator password",
+                state: if state.accounts.has_password(Role::Report) {
+                    "Set."
+                } else {
+                    "Not set: the account stays off until a password is set and it is enabled below."
+                },
+                rule: "It must differ from the Administrator's.",
+            },
+        ],
     })
 }
 
